@@ -1,0 +1,1 @@
+"""Bazaar: an async users-and-items API on FastAPI and SQLAlchemy 2.0's asyncio ORM."""

@@ -1,0 +1,3 @@
+from bazaar.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,54 @@
+"""Failed-login throttling per email and per client address, with the `limits` library."""
+
+from __future__ import annotations
+
+import math
+import time
+
+from limits import RateLimitItem, RateLimitItemPerMinute
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
+from limits.aio.strategies import MovingWindowRateLimiter
+
+from bazaar.config import Settings
+from bazaar.errors import TooManyRequests
+
+
+class LoginThrottle:
+    """Counts failed logins; refuses further attempts once a budget is spent.
+
+    Counters live in process memory, or in Redis when configured, so that every
+    worker and host draws on one budget.
+    """
+
+    def __init__(self, settings: Settings, *, key_prefix: str = "bazaar-login") -> None:
+        storage: Storage
+        if settings.redis_url:
+            storage = RedisStorage(f"async+{settings.redis_url}", key_prefix=key_prefix)
+        else:
+            storage = MemoryStorage()
+        self.storage = storage
+        self._limiter = MovingWindowRateLimiter(storage)
+        window = settings.login_window_minutes
+        self._per_email = RateLimitItemPerMinute(settings.login_attempts_per_email, window)
+        self._per_address = RateLimitItemPerMinute(settings.login_attempts_per_address, window)
+
+    async def admit(self, *, email: str, address: str) -> None:
+        """Let an attempt through, or raise TooManyRequests with the seconds to wait.
+
+        The email's budget is spent up front (atomically), so that concurrent
+        guesses at one account cannot overshoot it; `succeeded` gives it back.
+        """
+        if not await self._limiter.test(self._per_address, "address", address):
+            raise TooManyRequests(await self._retry_after(self._per_address, "address", address))
+        if not await self._limiter.hit(self._per_email, "email", email):
+            raise TooManyRequests(await self._retry_after(self._per_email, "email", email))
+
+    async def failed(self, *, address: str) -> None:
+        await self._limiter.hit(self._per_address, "address", address)
+
+    async def succeeded(self, *, email: str) -> None:
+        await self._limiter.clear(self._per_email, "email", email)
+
+    async def _retry_after(self, item: RateLimitItem, *identifiers: str) -> int:
+        stats = await self._limiter.get_window_stats(item, *identifiers)
+        return math.ceil(stats.reset_time - time.time())

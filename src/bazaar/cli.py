@@ -1,0 +1,133 @@
+"""The `bazaar` command: serve, migrate, create-admin, demo-data."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import logging
+import os
+import sys
+from collections.abc import Sequence
+
+from pydantic import ValidationError
+
+from bazaar import migrations
+from bazaar.config import Settings
+from bazaar.logs import configure_logging
+
+logger = logging.getLogger("bazaar")
+
+
+def app_factory() -> object:
+    """The ASGI app for `uvicorn --factory`: settings from the environment."""
+    from bazaar.app import create_app
+
+    return create_app(Settings())
+
+
+def _load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            field = "_".join(str(part) for part in error["loc"])
+            name = f"BAZAAR_{field.upper()}" if field else "configuration"
+            lines.append(f"  {name}: {error['msg']}")
+        raise SystemExit("bazaar: invalid configuration\n" + "\n".join(lines)) from None
+
+
+def _serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    if not args.no_migrate:
+        migrations.upgrade(settings)
+    uvicorn.run(
+        "bazaar.cli:app_factory",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=args.graceful_seconds,
+    )
+    return 0
+
+
+def _migrate(settings: Settings, args: argparse.Namespace) -> int:
+    migrations.upgrade(settings, args.revision)
+    logger.info("database at migration %s", args.revision)
+    return 0
+
+
+def _create_admin(settings: Settings, args: argparse.Namespace) -> int:
+    from bazaar.users.admin import create_admin
+
+    def ask_password() -> str:
+        password = os.environ.get("BAZAAR_ADMIN_PASSWORD")
+        if password:
+            return password
+        if not sys.stdin.isatty():
+            raise SystemExit("bazaar: set BAZAAR_ADMIN_PASSWORD or run in a terminal")
+        password = getpass.getpass("Password: ")
+        if password != getpass.getpass("Again: "):
+            raise SystemExit("bazaar: the passwords differ")
+        return password
+
+    created = asyncio.run(
+        create_admin(settings, email=args.email, name=args.name, ask_password=ask_password)
+    )
+    print(f"{'created' if created else 'promoted'} admin {args.email.strip().lower()}")
+    return 0
+
+
+def _demo_data(settings: Settings, args: argparse.Namespace) -> int:
+    from bazaar.demo import fill
+
+    seconds = asyncio.run(fill(settings, users=args.users, items=args.items, seed=args.seed))
+    print(f"inserted {args.users} users and {args.items} items in {seconds:.1f} s")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bazaar", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="migrate, then serve the API")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--workers", type=int, default=1)
+    serve.add_argument("--no-migrate", action="store_true", help="do not migrate first")
+    serve.add_argument(
+        "--graceful-seconds",
+        type=int,
+        default=30,
+        help="on SIGTERM, how long in-flight requests may take to finish",
+    )
+    serve.set_defaults(run=_serve)
+
+    migrate = commands.add_parser("migrate", help="apply database migrations")
+    migrate.add_argument("revision", nargs="?", default="head")
+    migrate.set_defaults(run=_migrate)
+
+    admin = commands.add_parser("create-admin", help="create or promote an admin")
+    admin.add_argument("--email", required=True)
+    admin.add_argument("--name", required=True)
+    admin.set_defaults(run=_create_admin)
+
+    demo = commands.add_parser("demo-data", help="fill the database with fake users and items")
+    demo.add_argument("--users", type=int, default=100)
+    demo.add_argument("--items", type=int, default=1000)
+    demo.add_argument("--seed", type=int, default=None)
+    demo.set_defaults(run=_demo_data)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    settings = _load_settings()
+    configure_logging(settings)
+    result: int = args.run(settings, args)
+    return result

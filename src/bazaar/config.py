@@ -1,0 +1,117 @@
+"""Settings, read once from the environment (and `.env`) and passed explicitly."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+logger = logging.getLogger(__name__)
+
+MIN_SECRET_BYTES = 32
+
+
+class Settings(BaseSettings):
+    """Everything Bazaar can be told; a bad value fails here, naming the variable."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BAZAAR_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+    )
+
+    database_url: str = "sqlite+aiosqlite:///./bazaar.db"
+    secret_key: SecretStr | None = None
+    access_token_minutes: int = Field(default=30, ge=1, le=60 * 24 * 30)
+    pool_size: int = Field(default=10, ge=1, le=1000)
+    max_overflow: int = Field(default=10, ge=0, le=1000)
+    pool_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    sql_echo: bool = False
+    cors_origins: Annotated[list[str], NoDecode] = []
+    redis_url: str = ""
+    log_format: Literal["text", "json"] = "text"
+    login_attempts_per_email: int = Field(default=5, ge=1)
+    login_attempts_per_address: int = Field(default=20, ge=1)
+    login_window_minutes: int = Field(default=15, ge=1)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_async_url(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError as exc:
+            raise ValueError(f"not a database URL: {exc}") from exc
+        if url.drivername not in {"sqlite+aiosqlite", "postgresql+asyncpg"}:
+            raise ValueError(
+                "use sqlite+aiosqlite://... or postgresql+asyncpg://... "
+                f"(got driver {url.drivername!r})"
+            )
+        return value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("use redis://host:port/db or rediss://...")
+        return value
+
+    @model_validator(mode="after")
+    def _resolve_secret_key(self) -> Settings:
+        if self.secret_key is None:
+            if not self.is_sqlite:
+                raise ValueError(
+                    "BAZAAR_SECRET_KEY is required when the database is not SQLite "
+                    f"(at least {MIN_SECRET_BYTES} bytes, e.g. from `openssl rand -hex 32`)"
+                )
+            object.__setattr__(self, "secret_key", SecretStr(_local_secret(self.database_url)))
+        assert self.secret_key is not None
+        if len(self.secret_key.get_secret_value().encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"BAZAAR_SECRET_KEY must be at least {MIN_SECRET_BYTES} bytes long")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return make_url(self.database_url).get_backend_name() == "sqlite"
+
+    @property
+    def secret(self) -> str:
+        assert self.secret_key is not None
+        return self.secret_key.get_secret_value()
+
+
+def _local_secret(database_url: str) -> str:
+    """A key kept in a 0600 file beside the SQLite database, made on first use."""
+    database = make_url(database_url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        logger.warning("BAZAAR_SECRET_KEY is not set: using a key that lasts for this process only")
+        return secrets.token_urlsafe(48)
+    path = Path(database).expanduser().resolve()
+    key_file = path.with_name(path.name + ".secret")
+    try:
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return key_file.read_text(encoding="utf-8").strip()
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(secrets.token_urlsafe(48))
+    logger.warning(
+        "BAZAAR_SECRET_KEY is not set: generated one in %s; set it explicitly in production",
+        key_file,
+    )
+    return key_file.read_text(encoding="utf-8").strip()

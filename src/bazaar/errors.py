@@ -1,0 +1,139 @@
+"""Domain errors, and the handlers that turn them (and a few others) into HTTP answers."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, TimeoutError as PoolTimeoutError
+
+logger = logging.getLogger(__name__)
+
+
+class BazaarError(Exception):
+    """An outcome the API reports as a status code and `{"detail": ...}`."""
+
+    status_code: ClassVar[int] = status.HTTP_400_BAD_REQUEST
+    default_detail: ClassVar[str] = "Bad request"
+
+    def __init__(self, detail: str | None = None, *, headers: Mapping[str, str] | None = None):
+        self.detail = detail or self.default_detail
+        self.headers = dict(headers or {})
+        super().__init__(self.detail)
+
+
+class BadRequest(BazaarError):
+    status_code = status.HTTP_400_BAD_REQUEST
+
+
+class Conflict(BazaarError):
+    """A uniqueness rule would be broken (the API's contract reports it as a 400)."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+
+
+class Unauthorized(BazaarError):
+    status_code = status.HTTP_401_UNAUTHORIZED
+    default_detail = "Not authenticated"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class Forbidden(BazaarError):
+    status_code = status.HTTP_403_FORBIDDEN
+    default_detail = "Not allowed"
+
+
+class NotFound(BazaarError):
+    status_code = status.HTTP_404_NOT_FOUND
+    default_detail = "Not found"
+
+
+class PreconditionFailed(BazaarError):
+    status_code = status.HTTP_412_PRECONDITION_FAILED
+    default_detail = "The resource has changed since the version named in If-Match"
+
+
+class TooManyRequests(BazaarError):
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_detail = "Too many attempts, try again later"
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(headers={"Retry-After": str(max(1, retry_after))})
+
+
+class InvalidInput(BazaarError):
+    """A request value that passed its type check but is still not acceptable: a 422."""
+
+    status_code = status.HTTP_422_UNPROCESSABLE_CONTENT
+
+    def __init__(self, *, loc: tuple[str, ...], msg: str, value: object) -> None:
+        super().__init__(msg)
+        self.errors = [{"type": "value_error", "loc": list(loc), "msg": msg, "input": value}]
+
+
+class Unavailable(BazaarError):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The database is unavailable, try again shortly"
+
+
+def _bazaar_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, BazaarError)
+    # An invalid value reads like any other validation error: the standard 422 body.
+    detail = _json_safe(exc.errors) if isinstance(exc, InvalidInput) else exc.detail
+    return JSONResponse({"detail": detail}, exc.status_code, headers=exc.headers)
+
+
+def _json_safe(value: Any) -> Any:
+    """The value with whatever JSON cannot carry (NaN, lone surrogates) made printable."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, dict):
+        return {_json_safe(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    # The standard body echoes the input, which may hold NaN or lone surrogates:
+    # make those printable rather than fail while reporting the client's mistake.
+    errors = _json_safe(jsonable_encoder(exc.errors(), custom_encoder={float: _json_safe}))
+    return JSONResponse({"detail": errors}, status.HTTP_422_UNPROCESSABLE_CONTENT)
+
+
+def _database_error(_request: Request, exc: Exception) -> JSONResponse:
+    if isinstance(exc, DBAPIError) and not exc.connection_invalidated and not _is_disconnect(exc):
+        raise exc
+    logger.warning("database unavailable: %s", exc.__class__.__name__)
+    return _bazaar_error(_request, Unavailable())
+
+
+def _is_disconnect(exc: DBAPIError) -> bool:
+    original = exc.orig
+    return isinstance(original, OSError | ConnectionError) or type(original).__name__ in {
+        "InterfaceError",
+        "ConnectionDoesNotExistError",
+        "CannotConnectNowError",
+        "AdminShutdownError",
+        "ConnectionFailureError",
+        "TooManyConnectionsError",
+    }
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(BazaarError, _bazaar_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(PoolTimeoutError, _database_error)
+    app.add_exception_handler(OSError, _database_error)

@@ -1,0 +1,158 @@
+"""One way to page through any list: skip/limit, plus keyset cursors behind `Link: rel="next"`.
+
+A cursor names the last row a page showed (its sort value and id) and is signed,
+so that a client can neither forge one nor use one minted for another list or
+sort. Following it seeks through an index on (sort key, id): page 10,000 costs
+what page 1 does, and rows inserted behind the reader do not shift what it sees.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Depends, Query, Request
+from sqlalchemy import Select, literal, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from bazaar.db import MAX_ID
+from bazaar.errors import InvalidInput
+
+T = TypeVar("T")
+
+MAX_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class Sort:
+    """An order for a list: a column, its direction, and the name clients use for it."""
+
+    name: str
+    column: InstrumentedAttribute[Any]
+    descending: bool = False
+
+
+class Cursors:
+    """Signs and reads cursors with a key derived from the application's secret."""
+
+    def __init__(self, secret: str) -> None:
+        self._key = hashlib.sha256(b"bazaar cursor\x00" + secret.encode()).digest()
+
+    def _sign(self, payload: bytes) -> bytes:
+        return hmac.new(self._key, payload, hashlib.sha256).digest()[:16]
+
+    def make(self, scope: str, sort: str, value: Any, last_id: int) -> str:
+        if isinstance(value, datetime):
+            value = value.isoformat()
+        payload = json.dumps([scope, sort, value, last_id], separators=(",", ":")).encode()
+        return f"{_b64(payload)}.{_b64(self._sign(payload))}"
+
+    def read(self, token: str, *, scope: str, sort: Sort) -> tuple[Any, int]:
+        """(sort value, id) of the row the cursor points after; InvalidInput if it is not ours."""
+        try:
+            encoded_payload, encoded_signature = token.split(".")
+            payload = _unb64(encoded_payload)
+            if not hmac.compare_digest(_unb64(encoded_signature), self._sign(payload)):
+                raise ValueError("bad signature")
+            cursor_scope, cursor_sort, value, last_id = json.loads(payload)
+        except (ValueError, TypeError, binascii.Error) as exc:
+            raise _bad_cursor(token, "is not a cursor this list gave out") from exc
+        if cursor_scope != scope or cursor_sort != sort.name:
+            raise _bad_cursor(token, "was made for another list or sort order")
+        if sort.column.type.python_type is datetime:
+            value = datetime.fromisoformat(value)
+        return value, last_id
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def _bad_cursor(token: str, why: str) -> InvalidInput:
+    return InvalidInput(
+        loc=("query", "cursor"),
+        msg=f"The cursor {why}; start again from the first page",
+        value=token,
+    )
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    skip: int
+    limit: int
+    cursor: str | None
+    cursors: Cursors
+
+
+def _page_request(
+    request: Request,
+    skip: Annotated[int, Query(ge=0, le=MAX_ID, description="Rows to skip")] = 0,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows per page")] = 100,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=1000, description='From a `Link: rel="next"` header: the next page'),
+    ] = None,
+) -> PageRequest:
+    return PageRequest(skip, limit, cursor, request.app.state.cursors)
+
+
+PageQuery = Annotated[PageRequest, Depends(_page_request)]
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    rows: Sequence[T]
+    next_cursor: str | None
+
+    def headers(self, request: Request) -> dict[str, str]:
+        """A `Link` header naming the next page, when more rows may follow."""
+        if self.next_cursor is None:
+            return {}
+        url = request.url.remove_query_params("skip").include_query_params(
+            cursor=self.next_cursor
+        )
+        return {"Link": f'<{url}>; rel="next"'}
+
+
+async def paginate(
+    session: AsyncSession,
+    statement: Select[tuple[T]],
+    *,
+    page: PageRequest,
+    sort: Sort,
+    id_column: InstrumentedAttribute[int],
+    scope: str,
+) -> Page[T]:
+    """One page of `statement`'s rows in `sort` order, ties broken by id."""
+    key, row_id = sort.column, id_column
+    same_key = key is row_id
+    if page.cursor is not None:
+        value, last_id = page.cursors.read(page.cursor, scope=scope, sort=sort)
+        after = literal(last_id, row_id.type)
+        if same_key:
+            statement = statement.where(row_id < after if sort.descending else row_id > after)
+        else:
+            left = tuple_(key, row_id)
+            right = tuple_(literal(value, key.type), after)
+            statement = statement.where(left < right if sort.descending else left > right)
+    order = [key] if same_key else [key, row_id]
+    statement = statement.order_by(*(c.desc() if sort.descending else c.asc() for c in order))
+    rows = (await session.scalars(statement.offset(page.skip).limit(page.limit + 1))).all()
+    if len(rows) <= page.limit:
+        return Page(rows, None)
+    rows = rows[: page.limit]
+    last = rows[-1]
+    next_cursor = page.cursors.make(scope, sort.name, getattr(last, key.key), last.id)  # type: ignore[attr-defined]
+    return Page(rows, next_cursor)

@@ -1,0 +1,107 @@
+"""`/users`: sign-up, your own account, and (for admins) everyone's."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response, status
+
+from bazaar.auth.dependencies import AdminUser, CurrentUser
+from bazaar.db import SessionDep
+from bazaar.fields import Name
+from bazaar.pagination import PageQuery
+from bazaar.security import Passwords
+from bazaar.users import service
+from bazaar.users.dependencies import AddressedUser
+from bazaar.users.schemas import UserAdminUpdate, UserCreate, UserOut, UserUpdate
+
+router = APIRouter(prefix="/users", tags=["users"])
+
+_401 = {401: {"description": "Missing, invalid or expired token"}}
+_403 = {403: {"description": "Not allowed for this caller"}}
+_404 = {404: {"description": "User not found"}}
+
+
+def _passwords(request: Request) -> Passwords:
+    passwords: Passwords = request.app.state.passwords
+    return passwords
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    responses={400: {"description": "Email already in use"}},
+)
+async def create_user(
+    data: UserCreate, request: Request, response: Response, session: SessionDep
+) -> UserOut:
+    """Sign up."""
+    user = await service.create_user(session, data=data, passwords=_passwords(request))
+    response.headers["Location"] = str(request.url_for("get_user", user_id=user.id))
+    return UserOut.model_validate(user)
+
+
+@router.get("", responses=_401 | _403)
+async def list_users(
+    _admin: AdminUser, request: Request, response: Response, session: SessionDep, page: PageQuery
+) -> list[UserOut]:
+    """All users, in id order (admins only)."""
+    result = await service.list_users(session, page=page)
+    response.headers.update(result.headers(request))
+    return [UserOut.model_validate(user) for user in result.rows]
+
+
+@router.get("/me", responses=_401)
+async def read_me(caller: CurrentUser) -> UserOut:
+    """Your own account."""
+    return UserOut.model_validate(caller)
+
+
+@router.patch("/me", responses=_401 | _403 | {400: {"description": "Email already in use"}})
+async def update_me(
+    data: UserUpdate, caller: CurrentUser, request: Request, session: SessionDep
+) -> UserOut:
+    """Change your own account; a new password needs `current_password`."""
+    user = await service.update_user(
+        session, caller, data=data, caller=caller, passwords=_passwords(request)
+    )
+    return UserOut.model_validate(user)
+
+
+@router.get("/{user_id}", responses=_401 | _403 | _404)
+async def get_user(user: AddressedUser) -> UserOut:
+    """One user (yourself, or anyone for admins)."""
+    return UserOut.model_validate(user)
+
+
+@router.put("/{user_id}", responses=_401 | _403 | _404)
+async def rename_user(
+    user: AddressedUser, name: Annotated[Name, Query()], session: SessionDep
+) -> UserOut:
+    """Rename a user."""
+    return UserOut.model_validate(await service.rename_user(session, user, name=name))
+
+
+@router.patch(
+    "/{user_id}", responses=_401 | _403 | _404 | {400: {"description": "Email already in use"}}
+)
+async def update_user(
+    data: UserAdminUpdate,
+    user: AddressedUser,
+    caller: CurrentUser,
+    request: Request,
+    session: SessionDep,
+) -> UserOut:
+    """Change a user; `is_active` and `is_admin` are for admins only."""
+    user = await service.update_user(
+        session, user, data=data, caller=caller, passwords=_passwords(request)
+    )
+    return UserOut.model_validate(user)
+
+
+@router.delete(
+    "/{user_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_401 | _403 | _404
+)
+async def delete_user(user: AddressedUser, session: SessionDep) -> None:
+    """Delete a user and their items."""
+    await service.delete_user(session, user)

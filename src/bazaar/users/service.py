@@ -1,0 +1,111 @@
+"""Users: sign-up, look-ups, changes, removal."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bazaar.db import id_in_range
+from bazaar.errors import Conflict, Forbidden, NotFound
+from bazaar.pagination import Page, PageRequest, Sort, paginate
+from bazaar.security import Passwords
+from bazaar.users.models import User
+from bazaar.users.schemas import UserAdminUpdate, UserCreate, UserUpdate
+
+EMAIL_IN_USE = "Email already in use"
+BY_ID = Sort("id", User.id)
+
+
+async def find_user(session: AsyncSession, user_id: int) -> User | None:
+    if not id_in_range(user_id):
+        return None
+    return await session.get(User, user_id)
+
+
+async def get_user(session: AsyncSession, user_id: int) -> User:
+    """The user with this id; NotFound otherwise."""
+    user = await find_user(session, user_id)
+    if user is None:
+        raise NotFound("User not found")
+    return user
+
+
+async def find_user_by_email(session: AsyncSession, email: str) -> User | None:
+    return await session.scalar(select(User).where(User.email == email))
+
+
+async def list_users(session: AsyncSession, *, page: PageRequest) -> Page[User]:
+    """Users in id order, a page at a time."""
+    return await paginate(
+        session, select(User), page=page, sort=BY_ID, id_column=User.id, scope="users"
+    )
+
+
+async def _flush_unique_email(session: AsyncSession) -> None:
+    # The unique constraint is the truth about duplicates, also when two
+    # requests race past the courtesy check.
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        if "email" in str(exc.orig):
+            raise Conflict(EMAIL_IN_USE) from exc
+        raise
+
+
+async def create_user(session: AsyncSession, *, data: UserCreate, passwords: Passwords) -> User:
+    """Sign a new user up."""
+    if await find_user_by_email(session, data.email) is not None:
+        raise Conflict(EMAIL_IN_USE)
+    user = User(
+        name=data.name,
+        email=data.email,
+        hashed_password=await passwords.hash(data.password),
+    )
+    session.add(user)
+    await _flush_unique_email(session)
+    return user
+
+
+async def update_user(
+    session: AsyncSession,
+    user: User,
+    *,
+    data: UserUpdate,
+    caller: User,
+    passwords: Passwords,
+) -> User:
+    """Apply the fields `data` sets, by the rules of who may change what."""
+    changes = data.model_dump(exclude_unset=True)
+    if isinstance(data, UserAdminUpdate) and (
+        {"is_active", "is_admin"} & changes.keys() and not caller.is_admin
+    ):
+        raise Forbidden("Only an admin can change is_active or is_admin")
+    if "password" in changes:
+        if caller.id == user.id:
+            current = changes.get("current_password")
+            matches, _ = await passwords.verify(current or "", user.hashed_password)
+            if current is None or not matches:
+                raise Forbidden("current_password is missing or wrong")
+        user.hashed_password = await passwords.hash(changes["password"])
+    if "email" in changes and changes["email"] != user.email:
+        if await find_user_by_email(session, changes["email"]) is not None:
+            raise Conflict(EMAIL_IN_USE)
+        user.email = changes["email"]
+    for field in ("name", "is_active", "is_admin"):
+        if field in changes:
+            setattr(user, field, changes[field])
+    await _flush_unique_email(session)
+    return user
+
+
+async def rename_user(session: AsyncSession, user: User, *, name: str) -> User:
+    user.name = name
+    await session.flush()
+    return user
+
+
+async def delete_user(session: AsyncSession, user: User) -> None:
+    """Remove the user; their items go with them (ON DELETE CASCADE)."""
+    await session.delete(user)
+    await session.flush()

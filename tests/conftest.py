@@ -1,0 +1,130 @@
+"""Fixtures: every API test runs on SQLite and on PostgreSQL, each test on an empty database."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+
+from bazaar import migrations
+from bazaar.app import create_app
+from bazaar.config import Settings
+from tests.factories import Api
+
+SECRET = "test-secret-key-that-is-long-enough-0123456789"
+BACKENDS = ["sqlite", "postgres"]
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file that each test gets a fresh copy of."""
+    path = tmp_path_factory.mktemp("template") / "bazaar.db"
+    migrations.upgrade(Settings(database_url=f"sqlite+aiosqlite:///{path}", secret_key=SECRET))
+    return path
+
+
+def _postgres_admin_url() -> str | None:
+    url = os.environ.get("BAZAAR_TEST_POSTGRES_URL")
+    if url:
+        return url
+    if os.environ.get("CI") == "true":
+        pytest.fail("CI=true but BAZAAR_TEST_POSTGRES_URL is not set: PostgreSQL tests must run")
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A migrated PostgreSQL database of this test run's own, dropped at the end."""
+    admin_url = _postgres_admin_url()
+    if admin_url is None:
+        pytest.skip("PostgreSQL tests need BAZAAR_TEST_POSTGRES_URL (see README)")
+    admin = make_url(admin_url)
+    name = f"bazaar_test_{uuid.uuid4().hex[:12]}"
+    dsn = admin.set(drivername="postgresql").render_as_string(hide_password=False)
+
+    async def run(statement: str) -> None:
+        connection = await asyncpg.connect(dsn)
+        try:
+            await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    url = admin.set(database=name).render_as_string(hide_password=False)
+    try:
+        migrations.upgrade(Settings(database_url=url, secret_key=SECRET))
+        yield url
+    finally:
+        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    backend: str = request.param
+    return backend
+
+
+@pytest.fixture
+def database_url(
+    backend: str, request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
+) -> str:
+    if backend == "sqlite":
+        path = tmp_path / "bazaar.db"
+        shutil.copyfile(sqlite_template, path)
+        return f"sqlite+aiosqlite:///{path}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Override in a test module to change settings for its tests."""
+    return {}
+
+
+@pytest.fixture
+def settings(database_url: str, settings_overrides: dict[str, Any]) -> Settings:
+    values: dict[str, Any] = {"database_url": database_url, "secret_key": SECRET}
+    return Settings(**(values | settings_overrides))
+
+
+async def _empty_tables(app: FastAPI) -> None:
+    async with app.state.engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            await connection.execute(text("TRUNCATE items, users RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        await _empty_tables(application)
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+
+
+@pytest.fixture
+def api(client: httpx.AsyncClient, app: FastAPI) -> Api:
+    return Api(client, app)

@@ -1,0 +1,76 @@
+"""Small helpers that build users, tokens and items through the API, and read the database."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import text
+
+_numbers = itertools.count(1)
+
+
+@dataclass
+class Account:
+    id: int
+    email: str
+    password: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+class Api:
+    def __init__(self, client: httpx.AsyncClient, app: FastAPI) -> None:
+        self.client = client
+        self.app = app
+
+    async def sign_up(
+        self, *, name: str = "Test User", email: str | None = None, password: str = "correct-horse"
+    ) -> dict[str, Any]:
+        email = email or f"user{next(_numbers)}@example.com"
+        response = await self.client.post(
+            "/users/", json={"name": name, "email": email, "password": password}
+        )
+        assert response.status_code == 201, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def login(self, email: str, password: str) -> httpx.Response:
+        return await self.client.post(
+            "/auth/token", data={"username": email, "password": password}
+        )
+
+    async def user(self, *, admin: bool = False, name: str = "Test User") -> Account:
+        password = "correct-horse"
+        body = await self.sign_up(name=name, password=password)
+        if admin:
+            await self.sql("UPDATE users SET is_admin = true WHERE id = :id", id=body["id"])
+        response = await self.login(body["email"], password)
+        assert response.status_code == 200, response.text
+        return Account(body["id"], body["email"], password, response.json()["access_token"])
+
+    async def item(
+        self, owner: Account, *, name: str = "Lamp", price: float = 10.0
+    ) -> dict[str, Any]:
+        response = await self.client.post(
+            "/items/", json={"name": name, "price": price}, headers=owner.headers
+        )
+        assert response.status_code == 201, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def sql(self, statement: str, **params: Any) -> Any:
+        """Run one statement in its own transaction; the first column of the first row."""
+        async with self.app.state.engine.begin() as connection:
+            result = await connection.execute(text(statement), params)
+            return result.scalar() if result.returns_rows else None
+
+    async def count(self, table: str, where: str = "true", **params: Any) -> int:
+        value = await self.sql(f"SELECT count(*) FROM {table} WHERE {where}", **params)  # noqa: S608
+        return int(value)

@@ -1,0 +1,130 @@
+"""Signing up: POST /users/."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from tests.factories import Api
+
+
+async def test_sign_up_returns_the_user_without_the_hash(api: Api) -> None:
+    response = await api.client.post(
+        "/users/", json={"name": "  Ada Lovelace ", "email": " Ada@Example.COM ", "password": "s3cret-pass"}
+    )
+    assert response.status_code == 201
+    body = response.json()
+    assert set(body) == {"id", "name", "email", "is_active", "is_admin", "created_at"}
+    assert body["name"] == "Ada Lovelace"
+    assert body["email"] == "ada@example.com"
+    assert body["is_active"] is True
+    assert body["is_admin"] is False
+    assert body["created_at"].endswith("Z") or "+00:00" in body["created_at"]
+    assert response.headers["location"] == f"http://test/users/{body['id']}"
+    stored = await api.sql("SELECT hashed_password FROM users WHERE id = :id", id=body["id"])
+    assert stored.startswith("$argon2id$")
+    assert "s3cret-pass" not in stored
+
+
+async def test_path_works_without_trailing_slash_and_without_redirect(api: Api) -> None:
+    response = await api.client.post(
+        "/users", json={"name": "A", "email": "a@example.com", "password": "password1"}
+    )
+    assert response.status_code == 201
+    assert await api.count("users") == 1
+
+
+@pytest.mark.parametrize("variant", ["dup@example.com", "DUP@example.com", " Dup@Example.com"])
+async def test_duplicate_email_is_400_whatever_the_case(api: Api, variant: str) -> None:
+    await api.sign_up(email="dup@example.com")
+    response = await api.client.post(
+        "/users/", json={"name": "B", "email": variant, "password": "password1"}
+    )
+    assert response.status_code == 400
+    assert response.json() == {"detail": "Email already in use"}
+    assert await api.count("users") == 1
+
+
+async def test_racing_sign_ups_with_one_email_make_one_user(api: Api) -> None:
+    emails = ["race@example.com", "RACE@example.com", "Race@Example.com"] * 4
+
+    async def sign_up(email: str) -> int:
+        response = await api.client.post(
+            "/users/", json={"name": "R", "email": email, "password": "password1"}
+        )
+        return response.status_code
+
+    statuses = await asyncio.gather(*(sign_up(email) for email in emails))
+    assert sorted(statuses) == [201] + [400] * (len(emails) - 1)
+    assert await api.count("users") == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"name": "", "email": "a@example.com", "password": "password1"}, "name"),
+        ({"name": "   ", "email": "a@example.com", "password": "password1"}, "name"),
+        ({"name": "x" * 101, "email": "a@example.com", "password": "password1"}, "name"),
+        ({"name": "a\u0000b", "email": "a@example.com", "password": "password1"}, "name"),
+        ({"name": "A", "email": "not-an-email", "password": "password1"}, "email"),
+        ({"name": "A", "email": "a" * 190 + "@example.com", "password": "password1"}, "email"),
+        ({"name": "A", "email": "a@example.com", "password": "short"}, "password"),
+        ({"name": "A", "email": "a@example.com", "password": "p" * 129}, "password"),
+        ({"name": "A", "email": "a@example.com", "password": "pass\u0000word"}, "password"),
+        ({"name": "A", "email": "a@example.com"}, "password"),
+        ({"name": "A", "email": "a@example.com", "password": "password1", "is_admin": True}, "is_admin"),
+    ],
+)
+async def test_invalid_sign_up_is_422_and_stores_nothing(
+    api: Api, body: dict[str, object], field: str
+) -> None:
+    response = await api.client.post("/users/", json=body)
+    assert response.status_code == 422
+    assert field in {str(part) for error in response.json()["detail"] for part in error["loc"]}
+    assert await api.count("users") == 0
+
+
+@pytest.mark.parametrize("field", ["name", "password", "email"])
+async def test_lone_surrogates_are_refused(api: Api, field: str) -> None:
+    body = {"name": "A", "email": "a@example.com", "password": "password1"}
+    raw = (
+        '{"name": "%s", "email": "%s", "password": "%s"}'
+        % tuple("\\ud800" if key == field else value for key, value in body.items())
+    )
+    response = await api.client.post(
+        "/users/", content=raw, headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+    assert await api.count("users") == 0
+
+
+async def test_unicode_names_round_trip(api: Api) -> None:
+    name = "زهرة 花子 🌸 Zoë"
+    body = await api.sign_up(name=name)
+    assert body["name"] == name
+    assert await api.sql("SELECT name FROM users WHERE id = :id", id=body["id"]) == name
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+async def test_bodies_over_one_mebibyte_are_413(api: Api, chunked: bool) -> None:
+    payload = b'{"name": "' + b"x" * (1024 * 1024) + b'", "email": "a@example.com", "password": "password1"}'
+
+    async def stream() -> object:
+        for start in range(0, len(payload), 65536):
+            yield payload[start : start + 65536]
+
+    response = await api.client.post(
+        "/users/",
+        content=stream() if chunked else payload,
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
+    assert await api.count("users") == 0
+
+
+async def test_malformed_json_is_422(api: Api) -> None:
+    response = await api.client.post(
+        "/users/", content=b'{"name": ', headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
