@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import time
 
+import coredis
+
 from limits import RateLimitItem, RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -22,8 +24,12 @@ class LoginThrottle:
 
     def __init__(self, settings: Settings, *, key_prefix: str = "bazaar-login") -> None:
         storage: Storage
+        self._pool: coredis.ConnectionPool | None = None
         if settings.redis_url:
-            storage = RedisStorage(f"async+{settings.redis_url}", key_prefix=key_prefix)
+            self._pool = coredis.ConnectionPool.from_url(settings.redis_url)
+            storage = RedisStorage(
+                f"async+{settings.redis_url}", key_prefix=key_prefix, connection_pool=self._pool
+            )
         else:
             storage = MemoryStorage()
         self.storage = storage
@@ -48,6 +54,11 @@ class LoginThrottle:
 
     async def succeeded(self, *, email: str) -> None:
         await self._limiter.clear(self._per_email, "email", email)
+
+    def close(self) -> None:
+        """Let go of the Redis connections, if any."""
+        if self._pool is not None:
+            self._pool.disconnect()
 
     async def _retry_after(self, item: RateLimitItem, *identifiers: str) -> int:
         stats = await self._limiter.get_window_stats(item, *identifiers)

@@ -1,0 +1,155 @@
+"""Logging in: POST /auth/token, throttling of failed attempts, hash upgrades."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+
+from bazaar.app import create_app
+from bazaar.auth.throttle import LoginThrottle
+from bazaar.config import Settings
+from bazaar.security import Passwords
+from tests.factories import Api
+
+WRONG = {"detail": "Incorrect email or password"}
+
+
+async def test_login_gives_a_bearer_token_that_works(api: Api) -> None:
+    user = await api.sign_up(email="Login@Example.com", password="password1")
+    response = await api.login(" LOGIN@example.com ", "password1")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["token_type"] == "bearer"
+    assert body["expires_in"] == 30 * 60
+    assert response.headers["cache-control"] == "no-store"
+    me = await api.client.get(
+        "/users/me", headers={"Authorization": f"Bearer {body['access_token']}"}
+    )
+    assert me.status_code == 200
+    assert me.json()["id"] == user["id"]
+
+
+async def test_wrong_password_and_unknown_email_look_the_same(api: Api) -> None:
+    await api.sign_up(email="known@example.com", password="password1")
+    wrong_password = await api.login("known@example.com", "password2")
+    unknown_email = await api.login("nobody@example.com", "password1")
+    for response in (wrong_password, unknown_email):
+        assert response.status_code == 401
+        assert response.json() == WRONG
+        assert response.headers["www-authenticate"] == "Bearer"
+
+
+async def test_unknown_email_takes_about_as_long_as_a_wrong_password(api: Api) -> None:
+    await api.sign_up(email="known@example.com", password="password1")
+
+    async def median_seconds(email: str) -> float:
+        times = []
+        for _ in range(5):
+            started = time.perf_counter()
+            await api.login(email, "password2")
+            times.append(time.perf_counter() - started)
+        return sorted(times)[2]
+
+    known, unknown = await median_seconds("known@example.com"), await median_seconds("x@example.com")
+    # Both verify an argon2 hash; without the dummy hash the unknown email would be
+    # answered in a fraction of the time.
+    assert unknown > known / 3
+
+
+async def test_inactive_users_cannot_log_in(api: Api) -> None:
+    user = await api.sign_up(email="gone@example.com", password="password1")
+    await api.sql("UPDATE users SET is_active = false WHERE id = :id", id=user["id"])
+    response = await api.login("gone@example.com", "password1")
+    assert response.status_code == 401
+    assert response.json() == WRONG
+
+
+async def test_outdated_hashes_are_upgraded_on_login(api: Api) -> None:
+    old = await Passwords(memory_kib=8 * 1024, time_cost=1).hash("password1")
+    user = await api.sign_up(email="old@example.com", password="password1")
+    await api.sql("UPDATE users SET hashed_password = :h WHERE id = :id", h=old, id=user["id"])
+    response = await api.login("old@example.com", "password1")
+    assert response.status_code == 200
+    stored = await api.sql("SELECT hashed_password FROM users WHERE id = :id", id=user["id"])
+    assert stored != old
+    assert "m=19456,t=2,p=1" in stored
+    # The token issued with the upgraded hash works.
+    token = response.json()["access_token"]
+    me = await api.client.get("/users/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "form",
+    [{"username": "a@example.com"}, {"password": "x"}, {}],
+)
+async def test_incomplete_login_forms_are_422(api: Api, form: dict[str, str]) -> None:
+    response = await api.client.post("/auth/token", data=form)
+    assert response.status_code == 422
+
+
+async def test_failed_logins_are_throttled_per_email(api: Api) -> None:
+    await api.sign_up(email="target@example.com", password="password1")
+    for _ in range(5):
+        assert (await api.login("target@example.com", "guess-guess")).status_code == 401
+    throttled = await api.login("target@example.com", "password1")
+    assert throttled.status_code == 429
+    assert 0 < int(throttled.headers["retry-after"]) <= 15 * 60
+    # Other accounts are not affected.
+    await api.sign_up(email="other@example.com", password="password1")
+    assert (await api.login("other@example.com", "password1")).status_code == 200
+
+
+async def test_a_successful_login_gives_the_email_its_budget_back(api: Api) -> None:
+    await api.sign_up(email="typo@example.com", password="password1")
+    for _ in range(4):
+        assert (await api.login("typo@example.com", "guess-guess")).status_code == 401
+    assert (await api.login("typo@example.com", "password1")).status_code == 200
+    for _ in range(4):
+        assert (await api.login("typo@example.com", "guess-guess")).status_code == 401
+    assert (await api.login("typo@example.com", "password1")).status_code == 200
+
+
+async def test_failed_logins_are_throttled_per_address(api: Api) -> None:
+    for n in range(20):
+        assert (await api.login(f"spray{n}@example.com", "guess-guess")).status_code == 401
+    response = await api.login("spray-next@example.com", "guess-guess")
+    assert response.status_code == 429
+    assert "retry-after" in response.headers
+
+
+def _redis_settings(settings: Settings) -> Settings:
+    return settings.model_copy(update={"redis_url": "redis://127.0.0.1:6379/0"})
+
+
+async def test_two_instances_share_one_budget_in_redis(settings: Settings, api: Api) -> None:
+    redis_settings = _redis_settings(settings)
+    prefix = f"bazaar-test-{uuid.uuid4().hex}"
+    email = f"shared-{uuid.uuid4().hex}@example.com"
+    first, second = LoginThrottle(redis_settings, key_prefix=prefix), LoginThrottle(
+        redis_settings, key_prefix=prefix
+    )
+    try:
+        await api.sign_up(email=email, password="password1")
+        outcomes: list[Any] = []
+        for n in range(6):
+            instance: FastAPI = create_app(settings)
+            instance.state.login_throttle = first if n % 2 == 0 else second
+            async with instance.router.lifespan_context(instance):
+                from httpx import ASGITransport, AsyncClient
+
+                transport = ASGITransport(app=instance)
+                async with AsyncClient(transport=transport, base_url="http://test") as client:
+                    response = await client.post(
+                        "/auth/token", data={"username": email, "password": "guess-guess"}
+                    )
+                    outcomes.append(response.status_code)
+        assert outcomes == [401] * 5 + [429]
+    finally:
+        for throttle in (first, second):
+            await throttle.storage.reset()
+            throttle.close()

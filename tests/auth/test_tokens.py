@@ -1,0 +1,133 @@
+"""Bearer tokens: forgeries are refused, and a token dies with its user's access."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime, timedelta
+
+import jwt
+import pytest
+
+from tests.conftest import SECRET
+from tests.factories import Account, Api
+
+
+def _claims(user_id: int, **changes: object) -> dict[str, object]:
+    now = datetime.now(UTC)
+    claims: dict[str, object] = {"sub": str(user_id), "iat": now, "exp": now + timedelta(minutes=5)}
+    claims.update(changes)
+    return claims
+
+
+def _unsigned(claims: dict[str, object]) -> str:
+    def part(value: dict[str, object]) -> str:
+        raw = json.dumps(value, default=lambda d: int(d.timestamp())).encode()
+        return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+    return f"{part({'alg': 'none', 'typ': 'JWT'})}.{part(claims)}."
+
+
+async def _me(api: Api, token: str) -> int:
+    response = await api.client.get("/users/me", headers={"Authorization": f"Bearer {token}"})
+    if response.status_code == 401:
+        assert response.headers["www-authenticate"] == "Bearer"
+    return response.status_code
+
+
+async def _stamp(api: Api, user: Account) -> str:
+    hashed = await api.sql("SELECT hashed_password FROM users WHERE id = :id", id=user.id)
+    stamp: str = api.app.state.tokens.password_stamp(hashed)
+    return stamp
+
+
+async def test_a_genuine_token_works(api: Api) -> None:
+    user = await api.user()
+    assert await _me(api, user.token) == 200
+    # The same claims signed by the test: proves the forgeries below fail for their flaw alone.
+    forged_right = jwt.encode(_claims(user.id, pwd=await _stamp(api, user)), SECRET, "HS256")
+    assert await _me(api, forged_right) == 200
+
+
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
+@pytest.mark.parametrize(
+    "forge",
+    [
+        "other key",
+        "alg none",
+        "HS512",
+        "expired",
+        "garbage",
+        "no sub",
+        "no iat",
+        "no exp",
+        "sub not a number",
+        "sub out of range",
+        "no password stamp",
+    ],
+)
+async def test_forged_or_broken_tokens_are_401(api: Api, forge: str) -> None:
+    user = await api.user()
+    stamp = await _stamp(api, user)
+    claims = _claims(user.id, pwd=stamp)
+    now = datetime.now(UTC)
+    token = {
+        "other key": lambda: jwt.encode(claims, "another-secret-key-of-sufficient-length!", "HS256"),
+        "alg none": lambda: _unsigned(claims),
+        "HS512": lambda: jwt.encode(claims, SECRET, "HS512"),
+        "expired": lambda: jwt.encode(
+            claims | {"iat": now - timedelta(hours=2), "exp": now - timedelta(hours=1)},
+            SECRET,
+            "HS256",
+        ),
+        "garbage": lambda: "not.a.token",
+        "no sub": lambda: jwt.encode({k: v for k, v in claims.items() if k != "sub"}, SECRET),
+        "no iat": lambda: jwt.encode({k: v for k, v in claims.items() if k != "iat"}, SECRET),
+        "no exp": lambda: jwt.encode({k: v for k, v in claims.items() if k != "exp"}, SECRET),
+        "sub not a number": lambda: jwt.encode(claims | {"sub": "admin"}, SECRET),
+        "sub out of range": lambda: jwt.encode(claims | {"sub": str(2**63)}, SECRET),
+        "no password stamp": lambda: jwt.encode(
+            {k: v for k, v in claims.items() if k != "pwd"}, SECRET
+        ),
+    }[forge]()
+    assert await _me(api, token) == 401
+
+
+async def test_missing_or_non_bearer_authorization_is_401(api: Api) -> None:
+    user = await api.user()
+    assert (await api.client.get("/users/me")).status_code == 401
+    basic = await api.client.get("/users/me", headers={"Authorization": f"Basic {user.token}"})
+    assert basic.status_code == 401
+    assert basic.headers["www-authenticate"] == "Bearer"
+
+
+async def test_a_deleted_users_token_is_401(api: Api) -> None:
+    user = await api.user()
+    await api.sql("DELETE FROM users WHERE id = :id", id=user.id)
+    assert await _me(api, user.token) == 401
+
+
+async def test_a_deactivated_users_token_is_401(api: Api) -> None:
+    user = await api.user()
+    await api.sql("UPDATE users SET is_active = false WHERE id = :id", id=user.id)
+    assert await _me(api, user.token) == 401
+
+
+async def test_changing_the_password_revokes_earlier_tokens(api: Api) -> None:
+    user = await api.user()
+    response = await api.client.patch(
+        "/users/me",
+        json={"password": "new-password", "current_password": user.password},
+        headers=user.headers,
+    )
+    assert response.status_code == 200
+    assert await _me(api, user.token) == 401
+    fresh = await api.login(user.email, "new-password")
+    assert await _me(api, fresh.json()["access_token"]) == 200
+
+
+async def test_an_admin_who_loses_the_right_is_403_on_admin_routes(api: Api) -> None:
+    admin = await api.user(admin=True)
+    assert (await api.client.get("/users/", headers=admin.headers)).status_code == 200
+    await api.sql("UPDATE users SET is_admin = false WHERE id = :id", id=admin.id)
+    assert (await api.client.get("/users/", headers=admin.headers)).status_code == 403

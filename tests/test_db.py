@@ -1,0 +1,72 @@
+"""The database layer: migrations match the models; requests are atomic; SQLite is set up right."""
+
+from __future__ import annotations
+
+import asyncio
+
+from typing import Any
+
+import httpx
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from fastapi import FastAPI
+from sqlalchemy import event
+from sqlalchemy.engine import Connection
+
+from bazaar import migrations
+from bazaar.db import Base
+from tests.factories import Api
+
+
+async def test_migrations_produce_exactly_the_models_schema(app: FastAPI) -> None:
+    def differences(connection: Connection) -> list[Any]:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return list(compare_metadata(context, Base.metadata))
+
+    async with app.state.engine.connect() as connection:
+        assert await connection.run_sync(differences) == []
+        assert await connection.run_sync(migrations.pending) is False
+
+
+async def test_a_failed_commit_is_a_server_error_and_keeps_nothing(api: Api) -> None:
+    def fail_commit(_connection: Connection) -> None:
+        raise RuntimeError("commit refused")
+
+    transport = httpx.ASGITransport(app=api.app, raise_app_exceptions=False)
+    event.listen(api.app.state.engine.sync_engine, "commit", fail_commit)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            response = await client.post(
+                "/users/", json={"name": "A", "email": "a@example.com", "password": "password1"}
+            )
+    finally:
+        event.remove(api.app.state.engine.sync_engine, "commit", fail_commit)
+    assert response.status_code == 500
+    assert await api.count("users") == 0
+
+
+async def test_sqlite_runs_with_foreign_keys_wal_and_a_busy_timeout(
+    api: Api, backend: str
+) -> None:
+    if backend != "sqlite":
+        assert await api.sql("SHOW server_version") is not None
+        return
+    assert await api.sql("PRAGMA foreign_keys") == 1
+    assert await api.sql("PRAGMA journal_mode") == "wal"
+    assert await api.sql("PRAGMA busy_timeout") == 30000
+
+
+async def test_writes_wait_for_each_other_on_sqlite_instead_of_failing(api: Api) -> None:
+    owner = await api.user()
+    item = await api.item(owner)
+
+    async def rename(n: int) -> int:
+        response = await api.client.patch(
+            f"/items/{item['id']}", json={"name": f"name {n}"}, headers=owner.headers
+        )
+        return response.status_code
+
+    statuses = await asyncio.gather(*(rename(n) for n in range(20)))
+    assert statuses == [200] * 20
+    assert await api.sql("SELECT version FROM items WHERE id = :id", id=item["id"]) == 21
