@@ -8,7 +8,9 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
-from sqlalchemy import text
+from sqlalchemy import insert, text
+
+from bazaar.items.models import Item
 
 _numbers = itertools.count(1)
 
@@ -70,6 +72,11 @@ class Api:
         async with self.app.state.engine.begin() as connection:
             result = await connection.execute(text(statement), params)
             return result.scalar() if result.returns_rows else None
+
+    async def insert_items(self, rows: list[dict[str, Any]]) -> None:
+        """Insert item rows directly, through the model's column types."""
+        async with self.app.state.engine.begin() as connection:
+            await connection.execute(insert(Item), [{"version": 1} | row for row in rows])
 
     async def count(self, table: str, where: str = "true", **params: Any) -> int:
         value = await self.sql(f"SELECT count(*) FROM {table} WHERE {where}", **params)  # noqa: S608
