@@ -44,9 +44,7 @@ class Api:
         return body
 
     async def login(self, email: str, password: str) -> httpx.Response:
-        return await self.client.post(
-            "/auth/token", data={"username": email, "password": password}
-        )
+        return await self.client.post("/auth/token", data={"username": email, "password": password})
 
     async def user(self, *, admin: bool = False, name: str = "Test User") -> Account:
         password = "correct-horse"

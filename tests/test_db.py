@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-
 from typing import Any
 
 import httpx
-
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from fastapi import FastAPI
@@ -46,9 +44,7 @@ async def test_a_failed_commit_is_a_server_error_and_keeps_nothing(api: Api) -> 
     assert await api.count("users") == 0
 
 
-async def test_sqlite_runs_with_foreign_keys_wal_and_a_busy_timeout(
-    api: Api, backend: str
-) -> None:
+async def test_sqlite_runs_with_foreign_keys_wal_and_a_busy_timeout(api: Api, backend: str) -> None:
     if backend != "sqlite":
         assert await api.sql("SHOW server_version") is not None
         return

@@ -62,7 +62,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value
 
 
-class utcnow(FunctionElement[datetime]):  # noqa: N801 - reads as the SQL function it renders
+class utcnow(FunctionElement[datetime]):
     """The current time as a server default, in the format each dialect stores and compares."""
 
     type = UTCDateTime()

@@ -16,27 +16,123 @@ from bazaar.items.models import Item
 from bazaar.security import Passwords
 from bazaar.users.models import User
 
-DEMO_PASSWORD = "demo-password"
+DEMO_PASSWORD = "demo-password"  # noqa: S105 - documented, for fake accounts only
 BATCH = 5000
 
-FIRST = (
-    "Ada Alan Amara Ana Aroha Bea Carlos Chen Dara Elif Emil Farah Grace Hana Ines Ivan "
-    "Jonas Kai Lena Luca Maya Mei Nia Noah Olu Omar Priya Quinn Rosa Sami Sofia Tariq "
-    "Uma Vera Wei Yara Yusuf Zoe"
-).split()
-LAST = (
-    "Adeyemi Bauer Costa Dubois Eriksen Fischer Garcia Haddad Ito Jensen Kowalski Larsen "
-    "Moreau Nakamura Novak Okafor Petrov Quispe Rossi Silva Tanaka Ueda Varga Weber Xu "
-    "Yilmaz Zhang"
-).split()
-ADJECTIVES = (
-    "vintage handmade sturdy compact antique rustic modern cozy bright quiet classic "
-    "oak brass ceramic woollen leather foldable portable restored signed rare"
-).split()
-THINGS = (
-    "lamp chair bicycle teapot bookshelf guitar camera desk rug mirror clock kettle "
-    "backpack record-player typewriter vase blanket skateboard telescope plant-pot"
-).split()
+FIRST = [
+    "Ada",
+    "Alan",
+    "Amara",
+    "Ana",
+    "Aroha",
+    "Bea",
+    "Carlos",
+    "Chen",
+    "Dara",
+    "Elif",
+    "Emil",
+    "Farah",
+    "Grace",
+    "Hana",
+    "Ines",
+    "Ivan",
+    "Jonas",
+    "Kai",
+    "Lena",
+    "Luca",
+    "Maya",
+    "Mei",
+    "Nia",
+    "Noah",
+    "Olu",
+    "Omar",
+    "Priya",
+    "Quinn",
+    "Rosa",
+    "Sami",
+    "Sofia",
+    "Tariq",
+    "Uma",
+    "Vera",
+    "Wei",
+    "Yara",
+    "Yusuf",
+    "Zoe",
+]
+LAST = [
+    "Adeyemi",
+    "Bauer",
+    "Costa",
+    "Dubois",
+    "Eriksen",
+    "Fischer",
+    "Garcia",
+    "Haddad",
+    "Ito",
+    "Jensen",
+    "Kowalski",
+    "Larsen",
+    "Moreau",
+    "Nakamura",
+    "Novak",
+    "Okafor",
+    "Petrov",
+    "Quispe",
+    "Rossi",
+    "Silva",
+    "Tanaka",
+    "Ueda",
+    "Varga",
+    "Weber",
+    "Xu",
+    "Yilmaz",
+    "Zhang",
+]
+ADJECTIVES = [
+    "vintage",
+    "handmade",
+    "sturdy",
+    "compact",
+    "antique",
+    "rustic",
+    "modern",
+    "cozy",
+    "bright",
+    "quiet",
+    "classic",
+    "oak",
+    "brass",
+    "ceramic",
+    "woollen",
+    "leather",
+    "foldable",
+    "portable",
+    "restored",
+    "signed",
+    "rare",
+]
+THINGS = [
+    "lamp",
+    "chair",
+    "bicycle",
+    "teapot",
+    "bookshelf",
+    "guitar",
+    "camera",
+    "desk",
+    "rug",
+    "mirror",
+    "clock",
+    "kettle",
+    "backpack",
+    "record-player",
+    "typewriter",
+    "vase",
+    "blanket",
+    "skateboard",
+    "telescope",
+    "plant-pot",
+]
 
 
 def _users(rng: random.Random, count: int, hashed: str, tag: str) -> list[dict[str, Any]]:

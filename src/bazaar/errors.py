@@ -5,15 +5,19 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from fastapi import FastAPI, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, TimeoutError as PoolTimeoutError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 logger = logging.getLogger(__name__)
+
+# The `responses=` of a route: the outcomes besides success, for the API docs.
+Responses = dict[int | str, dict[str, Any]]
 
 
 class BazaarError(Exception):
@@ -85,7 +89,7 @@ class Unavailable(BazaarError):
 
 
 def _bazaar_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, BazaarError)
+    exc = cast(BazaarError, exc)
     # An invalid value reads like any other validation error: the standard 422 body.
     detail = _json_safe(exc.errors) if isinstance(exc, InvalidInput) else exc.detail
     return JSONResponse({"detail": detail}, exc.status_code, headers=exc.headers)
@@ -105,7 +109,7 @@ def _json_safe(value: Any) -> Any:
 
 
 def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
+    exc = cast(RequestValidationError, exc)
     # The standard body echoes the input, which may hold NaN or lone surrogates:
     # make those printable rather than fail while reporting the client's mistake.
     errors = _json_safe(jsonable_encoder(exc.errors(), custom_encoder={float: _json_safe}))

@@ -23,8 +23,8 @@ from sqlalchemy import Select, literal, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from bazaar.db import MAX_ID
 from bazaar.errors import InvalidInput
+from bazaar.fields import MAX_ID
 
 T = TypeVar("T")
 
@@ -120,15 +120,13 @@ class Page(Generic[T]):
         """A `Link` header naming the next page, when more rows may follow."""
         if self.next_cursor is None:
             return {}
-        url = request.url.remove_query_params("skip").include_query_params(
-            cursor=self.next_cursor
-        )
+        url = request.url.remove_query_params("skip").include_query_params(cursor=self.next_cursor)
         return {"Link": f'<{url}>; rel="next"'}
 
 
 async def paginate(
     session: AsyncSession,
-    statement: Select[tuple[T]],
+    statement: Select[T],
     *,
     page: PageRequest,
     sort: Sort,

@@ -32,11 +32,7 @@ class Passwords:
         parallelism: int = ARGON2_PARALLELISM,
     ) -> None:
         self._hash = PasswordHash(
-            (
-                Argon2Hasher(
-                    memory_cost=memory_kib, time_cost=time_cost, parallelism=parallelism
-                ),
-            )
+            (Argon2Hasher(memory_cost=memory_kib, time_cost=time_cost, parallelism=parallelism),)
         )
 
     @cached_property
@@ -96,7 +92,11 @@ class Tokens:
             )
             subject = claims["sub"]
             stamp = claims.get("pwd")
-            if not isinstance(subject, str) or not (subject.isascii() and subject.isdigit()) or not isinstance(stamp, str):
+            if (
+                not isinstance(subject, str)
+                or not (subject.isascii() and subject.isdigit())
+                or not isinstance(stamp, str)
+            ):
                 return None
             return TokenClaims(user_id=int(subject), password_stamp=stamp)
         except jwt.PyJWTError:

@@ -54,7 +54,10 @@ async def test_unknown_email_takes_about_as_long_as_a_wrong_password(api: Api) -
             times.append(time.perf_counter() - started)
         return sorted(times)[2]
 
-    known, unknown = await median_seconds("known@example.com"), await median_seconds("x@example.com")
+    known, unknown = (
+        await median_seconds("known@example.com"),
+        await median_seconds("x@example.com"),
+    )
     # Both verify an argon2 hash; without the dummy hash the unknown email would be
     # answered in a fraction of the time.
     assert unknown > known / 3
@@ -130,8 +133,9 @@ async def test_two_instances_share_one_budget_in_redis(settings: Settings, api: 
     redis_settings = _redis_settings(settings)
     prefix = f"bazaar-test-{uuid.uuid4().hex}"
     email = f"shared-{uuid.uuid4().hex}@example.com"
-    first, second = LoginThrottle(redis_settings, key_prefix=prefix), LoginThrottle(
-        redis_settings, key_prefix=prefix
+    first, second = (
+        LoginThrottle(redis_settings, key_prefix=prefix),
+        LoginThrottle(redis_settings, key_prefix=prefix),
     )
     try:
         await api.sign_up(email=email, password="password1")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import jwt
@@ -71,8 +72,10 @@ async def test_forged_or_broken_tokens_are_401(api: Api, forge: str) -> None:
     stamp = await _stamp(api, user)
     claims = _claims(user.id, pwd=stamp)
     now = datetime.now(UTC)
-    token = {
-        "other key": lambda: jwt.encode(claims, "another-secret-key-of-sufficient-length!", "HS256"),
+    forgeries: dict[str, Callable[[], str]] = {
+        "other key": lambda: jwt.encode(
+            claims, "another-secret-key-of-sufficient-length!", "HS256"
+        ),
         "alg none": lambda: _unsigned(claims),
         "HS512": lambda: jwt.encode(claims, SECRET, "HS512"),
         "expired": lambda: jwt.encode(
@@ -89,8 +92,8 @@ async def test_forged_or_broken_tokens_are_401(api: Api, forge: str) -> None:
         "no password stamp": lambda: jwt.encode(
             {k: v for k, v in claims.items() if k != "pwd"}, SECRET
         ),
-    }[forge]()
-    assert await _me(api, token) == 401
+    }
+    assert await _me(api, forgeries[forge]()) == 401
 
 
 async def test_missing_or_non_bearer_authorization_is_401(api: Api) -> None:

@@ -83,8 +83,12 @@ EXPECTED_WRITE = {"anonymous": 401, "other": 403, "owner": 200, "admin": 200}
 async def test_who_may_change_an_item(api: Api, caller: str) -> None:
     owner, other, admin = await api.user(), await api.user(), await api.user(admin=True)
     item = await api.item(owner, name="Old name")
-    headers = {"owner": owner.headers, "other": other.headers, "admin": admin.headers}.get(caller, {})
-    response = await api.client.patch(f"/items/{item['id']}", json={"name": "New name"}, headers=headers)
+    headers = {"owner": owner.headers, "other": other.headers, "admin": admin.headers}.get(
+        caller, {}
+    )
+    response = await api.client.patch(
+        f"/items/{item['id']}", json={"name": "New name"}, headers=headers
+    )
     assert response.status_code == EXPECTED_WRITE[caller]
     name = await api.sql("SELECT name FROM items WHERE id = :id", id=item["id"])
     assert name == ("New name" if response.status_code == 200 else "Old name")
@@ -97,7 +101,9 @@ async def test_who_may_change_an_item(api: Api, caller: str) -> None:
 async def test_who_may_delete_an_item(api: Api, caller: str) -> None:
     owner, other, admin = await api.user(), await api.user(), await api.user(admin=True)
     item = await api.item(owner)
-    headers = {"owner": owner.headers, "other": other.headers, "admin": admin.headers}.get(caller, {})
+    headers = {"owner": owner.headers, "other": other.headers, "admin": admin.headers}.get(
+        caller, {}
+    )
     response = await api.client.delete(f"/items/{item['id']}", headers=headers)
     expected = {**EXPECTED_WRITE, "owner": 204, "admin": 204}[caller]
     assert response.status_code == expected
@@ -116,7 +122,9 @@ async def test_missing_or_impossible_item_ids_are_404(api: Api, item_id: str) ->
 async def test_patch_changes_only_what_it_names(api: Api) -> None:
     owner = await api.user()
     item = await api.item(owner, name="Desk", price=80)
-    response = await api.client.patch(f"/items/{item['id']}", json={"price": 75}, headers=owner.headers)
+    response = await api.client.patch(
+        f"/items/{item['id']}", json={"price": 75}, headers=owner.headers
+    )
     assert response.status_code == 200
     assert response.json() | {"price": 80} == item
     assert response.json()["price"] == 75

@@ -25,7 +25,9 @@ class World:
 
 
 async def _world(api: Api, caller: str) -> World:
-    world = World(await api.user(name="Target"), await api.user(name="Other"), await api.user(admin=True))
+    world = World(
+        await api.user(name="Target"), await api.user(name="Other"), await api.user(admin=True)
+    )
     if caller == "deactivated":
         await api.sql("UPDATE users SET is_active = false WHERE id = :id", id=world.target.id)
     return world
@@ -46,7 +48,11 @@ async def test_list_users_is_for_admins(api: Api, caller: str) -> None:
     expected = {"anonymous": 401, "other": 403, "self": 403, "admin": 200, "deactivated": 401}
     assert response.status_code == expected[caller]
     if response.status_code == 200:
-        assert [u["id"] for u in response.json()] == [world.target.id, world.other.id, world.admin.id]
+        assert [u["id"] for u in response.json()] == [
+            world.target.id,
+            world.other.id,
+            world.admin.id,
+        ]
         assert all("hashed_password" not in u for u in response.json())
 
 
@@ -144,7 +150,9 @@ async def test_changing_ones_own_password_needs_the_current_one(api: Api, path: 
         assert response.status_code == 403
         assert (await api.login(user.email, user.password)).status_code == 200
     response = await api.client.patch(
-        url, json={"password": "new-password", "current_password": user.password}, headers=user.headers
+        url,
+        json={"password": "new-password", "current_password": user.password},
+        headers=user.headers,
     )
     assert response.status_code == 200
     assert (await api.login(user.email, "new-password")).status_code == 200

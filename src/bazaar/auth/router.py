@@ -19,7 +19,10 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 
 @router.post(
     "/token",
-    responses={401: {"description": "Incorrect email or password"}, 429: {"description": "Throttled"}},
+    responses={
+        401: {"description": "Incorrect email or password"},
+        429: {"description": "Throttled"},
+    },
 )
 async def login(
     request: Request,

@@ -10,6 +10,7 @@ from bazaar.security import Passwords
 from bazaar.users import service as users
 from bazaar.users.models import User
 
+
 async def authenticate(
     session: AsyncSession, *, email: str, password: str, passwords: Passwords
 ) -> User | None:

@@ -6,7 +6,6 @@ import math
 import time
 
 import coredis
-
 from limits import RateLimitItem, RateLimitItemPerMinute
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import MovingWindowRateLimiter
@@ -28,7 +27,9 @@ class LoginThrottle:
         if settings.redis_url:
             self._pool = coredis.ConnectionPool.from_url(settings.redis_url)
             storage = RedisStorage(
-                f"async+{settings.redis_url}", key_prefix=key_prefix, connection_pool=self._pool
+                f"async+{settings.redis_url}",
+                key_prefix=key_prefix,
+                connection_pool=self._pool,  # type: ignore[arg-type]
             )
         else:
             storage = MemoryStorage()

@@ -8,19 +8,20 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from bazaar.auth.dependencies import CurrentUser
 from bazaar.db import SessionDep
+from bazaar.errors import Responses
 from bazaar.items import service
 from bazaar.items.dependencies import OwnedItem, etag
+from bazaar.items.models import Item
 from bazaar.items.schemas import ItemCreate, ItemFilters, ItemOut, ItemQuery, ItemUpdate
 from bazaar.pagination import Page, PageQuery
-from bazaar.items.models import Item
 from bazaar.users import service as users
 
 router = APIRouter(tags=["items"])
 
-_401 = {401: {"description": "Missing, invalid or expired token"}}
-_403 = {403: {"description": "Not the owner or an admin"}}
-_404 = {404: {"description": "Item not found"}}
-_412 = {412: {"description": "If-Match names an old ETag"}}
+_401: Responses = {401: {"description": "Missing, invalid or expired token"}}
+_403: Responses = {403: {"description": "Not the owner or an admin"}}
+_404: Responses = {404: {"description": "Item not found"}}
+_412: Responses = {412: {"description": "If-Match names an old ETag"}}
 
 
 def _listed(page: Page[Item], request: Request, response: Response) -> list[ItemOut]:
@@ -48,9 +49,7 @@ async def list_items(
     session: SessionDep,
 ) -> list[ItemOut]:
     """Browse items, filtered and sorted."""
-    result = await service.list_items(
-        session, query=filters, owner_id=filters.owner_id, page=page
-    )
+    result = await service.list_items(session, query=filters, owner_id=filters.owner_id, page=page)
     return _listed(result, request, response)
 
 

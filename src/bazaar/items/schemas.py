@@ -13,9 +13,7 @@ MAX_PRICE = 1e12
 
 Price = Annotated[float, Field(ge=0, le=MAX_PRICE, allow_inf_nan=False)]
 
-ItemSort = Literal[
-    "id", "-id", "price", "-price", "name", "-name", "created_at", "-created_at"
-]
+ItemSort = Literal["id", "-id", "price", "-price", "name", "-name", "created_at", "-created_at"]
 
 
 class ItemCreate(InputModel):

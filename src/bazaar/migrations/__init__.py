@@ -11,12 +11,12 @@ from sqlalchemy.engine import Connection
 from bazaar.config import Settings
 
 
-def alembic_config(settings: Settings | None = None, connection: Connection | None = None) -> Config:
+def alembic_config(
+    settings: Settings | None = None, connection: Connection | None = None
+) -> Config:
     config = Config()
     config.set_main_option("script_location", "bazaar:migrations")
-    config.set_main_option(
-        "file_template", "%%(year)d_%%(month).2d_%%(day).2d_%%(rev)s_%%(slug)s"
-    )
+    config.set_main_option("file_template", "%%(year)d_%%(month).2d_%%(day).2d_%%(rev)s_%%(slug)s")
     config.attributes["settings"] = settings
     config.attributes["connection"] = connection
     return config

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bazaar.config import Settings
 from bazaar.db import WRITE, create_engine
 from bazaar.security import Passwords
 from bazaar.users import service
 from bazaar.users.schemas import UserCreate
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
 
 async def create_admin(
@@ -21,23 +21,23 @@ async def create_admin(
     normalised = email.strip().lower()
     engine = create_engine(settings)
     try:
-        async with async_sessionmaker(engine, expire_on_commit=False)() as session:
-            async with session.begin():
-                await session.connection(execution_options={WRITE: True})
-                user = await service.find_user_by_email(session, normalised)
-                if user is not None:
-                    user.is_admin = True
-                    user.is_active = True
-                    return False
-                try:
-                    data = TypeAdapter(UserCreate).validate_python(
-                        {"name": name, "email": email, "password": ask_password()}
-                    )
-                except ValidationError as exc:
-                    problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
-                    raise SystemExit(f"bazaar: {problems}") from None
-                user = await service.create_user(session, data=data, passwords=Passwords())
+        sessions = async_sessionmaker(engine, expire_on_commit=False)
+        async with sessions() as session, session.begin():
+            await session.connection(execution_options={WRITE: True})
+            user = await service.find_user_by_email(session, normalised)
+            if user is not None:
                 user.is_admin = True
-                return True
+                user.is_active = True
+                return False
+            try:
+                data = UserCreate.model_validate(
+                    {"name": name, "email": email, "password": ask_password()}
+                )
+            except ValidationError as exc:
+                problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
+                raise SystemExit(f"bazaar: {problems}") from None
+            user = await service.create_user(session, data=data, passwords=Passwords())
+            user.is_admin = True
+            return True
     finally:
         await engine.dispose()

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from bazaar.auth.dependencies import AdminUser, CurrentUser
 from bazaar.db import SessionDep
+from bazaar.errors import Responses
 from bazaar.fields import Name
 from bazaar.pagination import PageQuery
 from bazaar.security import Passwords
@@ -17,9 +18,9 @@ from bazaar.users.schemas import UserAdminUpdate, UserCreate, UserOut, UserUpdat
 
 router = APIRouter(prefix="/users", tags=["users"])
 
-_401 = {401: {"description": "Missing, invalid or expired token"}}
-_403 = {403: {"description": "Not allowed for this caller"}}
-_404 = {404: {"description": "User not found"}}
+_401: Responses = {401: {"description": "Missing, invalid or expired token"}}
+_403: Responses = {403: {"description": "Not allowed for this caller"}}
+_404: Responses = {404: {"description": "User not found"}}
 
 
 def _passwords(request: Request) -> Passwords:
@@ -99,9 +100,7 @@ async def update_user(
     return UserOut.model_validate(user)
 
 
-@router.delete(
-    "/{user_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_401 | _403 | _404
-)
+@router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_401 | _403 | _404)
 async def delete_user(user: AddressedUser, session: SessionDep) -> None:
     """Delete a user and their items."""
     await service.delete_user(session, user)
