@@ -35,3 +35,9 @@ migration: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage
+
+# Bazaar beside its Starlette + asyncpg floor, on a throwaway PostgreSQL database;
+# writes bench/results/<date>-<commit>.md. Needs wrk (apt-get install wrk).
+# make bench BENCH_ARGS="--rounds 5 --duration 15"
+bench: $(STAMP)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
