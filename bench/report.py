@@ -14,6 +14,8 @@ from profiling import Profile, Share
 from scenarios import MAX_RSS_MIB, Scenario
 
 APPS = ("bazaar", "floor")
+# A load average above this before the bench starts means something else is using the cores.
+BUSY_LOAD = 0.5
 COLOURS = {"bazaar": "#d9534f", "floor": "#5b7fa6"}
 
 
@@ -115,6 +117,7 @@ class Context:
     deep_note: str
     peak_rss_mib: dict[str, float]
     urls: dict[str, tuple[str, str]]
+    load_average: tuple[float, float]  # 1-minute load average before and after the runs
 
 
 def _mark(ok: bool) -> str:
@@ -217,6 +220,12 @@ def _profile_section(results: Results, run: ProfileRun | None) -> list[str]:
 def _setup_section(results: Results, context: Context) -> list[str]:
     versions = ", ".join(f"{name} {version}" for name, version in context.versions.items())
     dirty = " with uncommitted changes to the app" if context.dirty else ""
+    before, after = context.load_average
+    busy = (
+        "; **other work was running on the machine, so these figures understate both apps**"
+        if before > BUSY_LOAD
+        else ""
+    )
     lines = [
         "## How this was measured",
         "",
@@ -234,6 +243,8 @@ def _setup_section(results: Results, context: Context) -> list[str]:
         " divided by the requests it served (less sensitive to wrk's share of the cores than"
         " req/s). RSS: the largest VmRSS sampled every 100 ms during the scenario's runs.",
         f"- {context.deep_note}",
+        f"- The machine's 1-minute load average was {before:.2f} before the bench started"
+        f" and {after:.2f} at the end{busy}.",
         "- Requests (Bazaar / floor):",
     ]
     for scenario in results.scenarios:

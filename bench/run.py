@@ -460,6 +460,7 @@ def run(options: Options) -> Path:
     date = datetime.now(UTC).strftime("%Y-%m-%d")
     stem = f"{date}-{commit}{'-dirty' if dirty else ''}"
     shape = loadgen.LoadShape(options.connections, options.threads, options.timeout_seconds)
+    load_before = os.getloadavg()[0]
 
     with contextlib.ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bazaar-bench-")))
@@ -570,6 +571,7 @@ def run(options: Options) -> Path:
                 " (checked before measuring)."
             ),
             peak_rss_mib=peak_rss,
+            load_average=(load_before, os.getloadavg()[0]),
             urls={s.key: (_describe(s.bazaar), _describe(s.floor)) for s in chosen},
         )
     # Servers are stopped and the database dropped by now; what is left is writing.
