@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 
@@ -12,6 +13,11 @@ from limits.aio.strategies import MovingWindowRateLimiter
 
 from bazaar.config import Settings
 from bazaar.errors import TooManyRequests
+
+
+def _digest(email: str) -> str:
+    # Whatever was typed as the email, the counter's key stays short.
+    return hashlib.sha256(email.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 class LoginThrottle:
@@ -47,14 +53,14 @@ class LoginThrottle:
         """
         if not await self._limiter.test(self._per_address, "address", address):
             raise TooManyRequests(await self._retry_after(self._per_address, "address", address))
-        if not await self._limiter.hit(self._per_email, "email", email):
-            raise TooManyRequests(await self._retry_after(self._per_email, "email", email))
+        if not await self._limiter.hit(self._per_email, "email", _digest(email)):
+            raise TooManyRequests(await self._retry_after(self._per_email, "email", _digest(email)))
 
     async def failed(self, *, address: str) -> None:
         await self._limiter.hit(self._per_address, "address", address)
 
     async def succeeded(self, *, email: str) -> None:
-        await self._limiter.clear(self._per_email, "email", email)
+        await self._limiter.clear(self._per_email, "email", _digest(email))
 
     def close(self) -> None:
         """Let go of the Redis connections, if any."""
