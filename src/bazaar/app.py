@@ -8,7 +8,8 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import async_sessionmaker
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp
 
 from bazaar.auth.router import router as auth_router
 from bazaar.auth.throttle import LoginThrottle
@@ -16,24 +17,21 @@ from bazaar.config import Settings
 from bazaar.db import create_engine
 from bazaar.errors import install_error_handlers
 from bazaar.items.router import router as items_router
+from bazaar.middleware import Observability, TrailingSlash
+from bazaar.ops.docs import install_docs
+from bazaar.ops.metrics import Metrics
+from bazaar.ops.readiness import Readiness
+from bazaar.ops.router import router as ops_router
 from bazaar.pagination import Cursors
 from bazaar.security import Passwords, Tokens
 from bazaar.users.router import router as users_router
 
 
-class TrailingSlash:
-    """Serves `/users/` and `/users` alike, without a redirect: routes are declared bare."""
+class Bazaar(FastAPI):
+    """FastAPI with observability around the whole stack, so that even a 500 page has an id."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            path: str = scope["path"]
-            if len(path) > 1 and path.endswith("/"):
-                scope["path"] = path.rstrip("/") or "/"
-                scope["raw_path"] = scope["path"].encode()
-        await self.app(scope, receive, send)
+    def build_middleware_stack(self) -> ASGIApp:
+        return Observability(super().build_middleware_stack(), self.state.metrics)
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -42,21 +40,30 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings)
+        metrics.watch_pool(engine)
         app.state.engine = engine
         app.state.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+        app.state.readiness = Readiness(engine)
+        metrics.worker_started()
         try:
             yield
         finally:
+            await app.state.readiness.close()
             await engine.dispose()
+            metrics.worker_stopped()
 
-    app = FastAPI(
+    app = Bazaar(
         title="Bazaar",
         summary="Sign up, log in, list items with a price; anyone can browse them.",
         version="0.1.0",
         lifespan=lifespan,
         max_body_size=settings.max_body_bytes,
         redirect_slashes=False,
+        docs_url=None,
+        redoc_url=None,
     )
+    metrics = Metrics()
+    app.state.metrics = metrics
     app.state.settings = settings
     app.state.passwords = Passwords()
     app.state.tokens = Tokens(settings.secret, timedelta(minutes=settings.access_token_minutes))
@@ -67,5 +74,16 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(auth_router)
     app.include_router(users_router)
     app.include_router(items_router)
+    app.include_router(ops_router)
+    install_docs(app)
     app.add_middleware(TrailingSlash)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "If-Match", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Location", "ETag", "Link", "Retry-After"],
+            max_age=600,
+        )
     return app

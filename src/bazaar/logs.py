@@ -29,9 +29,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        entry.update(
-            (key, value) for key, value in record.__dict__.items() if key not in _RESERVED
-        )
+        entry.update((key, value) for key, value in record.__dict__.items() if key not in _RESERVED)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
         return json.dumps(entry, default=str)
@@ -50,7 +48,20 @@ def configure_logging(settings: Settings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
-    # Engine(echo=...) logs through "sqlalchemy.engine" when BAZAAR_SQL_ECHO is on.
+    # Bazaar writes its own access line (with the route and duration): silence uvicorn's.
+    uvicorn_access = logging.getLogger("uvicorn.access")
+    uvicorn_access.handlers.clear()
+    uvicorn_access.propagate = False
+    # SQLAlchemy logs every statement at INFO to whoever listens, echo or not: keep it
+    # quiet unless BAZAAR_SQL_ECHO is on.
+    logging.getLogger("sqlalchemy").setLevel(logging.WARNING)
+    logging.getLogger("sqlalchemy.engine").setLevel(
+        logging.INFO if settings.sql_echo else logging.WARNING
+    )
+    # Engine(echo=True) gives this logger a stdout handler of its own unless it has one;
+    # a null one makes the statements go only through ours, with the request id.
+    engine_logger = logging.getLogger("sqlalchemy.engine.Engine")
+    engine_logger.handlers[:] = [logging.NullHandler()]

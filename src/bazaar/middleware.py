@@ -1,0 +1,111 @@
+"""Pure ASGI middleware: paths with or without a trailing slash, and per-request observability."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from time import perf_counter
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bazaar.logs import request_id
+from bazaar.ops.metrics import UNMATCHED, Metrics
+
+logger = logging.getLogger("bazaar")
+access_logger = logging.getLogger("bazaar.access")
+
+REQUEST_ID_HEADER = b"x-request-id"
+# What a caller's own id may be: long enough for a UUID or a trace id, and nothing that
+# could forge a log line or a header (no spaces, quotes or control characters).
+_SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:@/+=-]{1,128}")
+
+
+class TrailingSlash:
+    """Serves `/users/` and `/users` alike, without a redirect: routes are declared bare."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            if len(path) > 1 and path.endswith("/"):
+                scope["path"] = path.rstrip("/") or "/"
+                scope["raw_path"] = scope["path"].encode()
+        await self.app(scope, receive, send)
+
+
+def _request_id(headers: list[tuple[bytes, bytes]]) -> bytes:
+    """The caller's `X-Request-ID` when it is sane, else a new one."""
+    for name, value in headers:
+        if name == REQUEST_ID_HEADER:
+            if _SANE_REQUEST_ID.fullmatch(value):
+                return value
+            break
+    return os.urandom(16).hex().encode()
+
+
+class Observability:
+    """Outermost layer: request id, one access log line and the request metrics, per request."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = perf_counter()
+        rid = _request_id(scope["headers"])
+        token = request_id.set(rid.decode())
+        path: str = scope["path"]
+        status = 500
+        started = completed = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, started, completed
+            if message["type"] == "http.response.start":
+                started = True
+                status = message["status"]
+                message["headers"] = [*message.get("headers", ()), (REQUEST_ID_HEADER, rid)]
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                completed = True
+            await send(message)
+
+        in_progress = self.metrics.in_progress
+        in_progress.inc()
+        try:
+            await self.app(scope, receive, send_with_id)
+        except Exception:
+            if not started:
+                status = 500
+            logger.exception("unhandled error in %s %s", scope["method"], path)
+            # The 500 page went out whole: the error is reported, so the server has
+            # nothing left to do (and would log it again, without the request id).
+            if not completed:
+                raise
+        finally:
+            seconds = perf_counter() - start
+            in_progress.dec()
+            route = scope.get("route")
+            template: str = getattr(route, "path_format", UNMATCHED)
+            method: str = scope["method"]
+            self.metrics.observe(template, method, status, seconds)
+            access_logger.info(
+                "%s %s %d %.1fms route=%s",
+                method,
+                path,
+                status,
+                seconds * 1000,
+                template,
+                extra={
+                    "method": method,
+                    "path": path,
+                    "route": template,
+                    "status": status,
+                    "duration_ms": round(seconds * 1000, 3),
+                },
+            )
+            request_id.reset(token)

@@ -1,0 +1,62 @@
+"""`/docs` and `/redoc`, with their scripts and styles served by Bazaar itself (no CDN)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.openapi.docs import (
+    get_redoc_html,
+    get_swagger_ui_html,
+    get_swagger_ui_oauth2_redirect_html,
+)
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+
+ASSETS = "/docs/assets"
+OAUTH2_REDIRECT = "/docs/oauth2-redirect"
+
+router = APIRouter(include_in_schema=False)
+
+
+def _root(request: Request) -> str:
+    root: str = request.scope.get("root_path", "")
+    return root.rstrip("/")
+
+
+@router.get("/docs")
+async def swagger_ui(request: Request) -> HTMLResponse:
+    app: FastAPI = request.app
+    root = _root(request)
+    return get_swagger_ui_html(
+        openapi_url=f"{root}{app.openapi_url}",
+        title=f"{app.title} - Swagger UI",
+        swagger_js_url=f"{root}{ASSETS}/swagger-ui-bundle.js",
+        swagger_css_url=f"{root}{ASSETS}/swagger-ui.css",
+        swagger_favicon_url=f"{root}{ASSETS}/favicon.png",
+        oauth2_redirect_url=f"{root}{OAUTH2_REDIRECT}",
+        init_oauth=app.swagger_ui_init_oauth,
+        swagger_ui_parameters=app.swagger_ui_parameters,
+    )
+
+
+@router.get(OAUTH2_REDIRECT)
+async def swagger_ui_oauth2_redirect() -> HTMLResponse:
+    return get_swagger_ui_oauth2_redirect_html()
+
+
+@router.get("/redoc")
+async def redoc(request: Request) -> HTMLResponse:
+    app: FastAPI = request.app
+    root = _root(request)
+    return get_redoc_html(
+        openapi_url=f"{root}{app.openapi_url}",
+        title=f"{app.title} - ReDoc",
+        redoc_js_url=f"{root}{ASSETS}/redoc.standalone.js",
+        redoc_favicon_url=f"{root}{ASSETS}/favicon.png",
+        with_google_fonts=False,
+    )
+
+
+def install_docs(app: FastAPI) -> None:
+    """Serve the docs pages, and their assets from the pinned `fastapi-offline` package."""
+    app.mount(ASSETS, StaticFiles(packages=[("fastapi_offline", "static")]), name="docs-assets")
+    app.include_router(router)

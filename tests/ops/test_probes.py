@@ -1,0 +1,115 @@
+"""`GET /health` and `GET /ready`."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from bazaar.app import create_app
+from bazaar.config import Settings
+from bazaar.ops.readiness import SCHEMA_BEHIND
+from tests.conftest import SECRET
+from tests.factories import Api
+from tests.server import free_port
+
+
+async def test_health_answers_ok(api: Api) -> None:
+    response = await api.client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_ready_when_the_database_answers_and_is_migrated(api: Api) -> None:
+    response = await api.client.get("/ready")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+async def test_ready_is_503_while_the_schema_is_behind(api: Api) -> None:
+    version = await api.sql("SELECT version_num FROM alembic_version")
+    await api.sql("DELETE FROM alembic_version")
+    try:
+        response = await api.client.get("/ready")
+    finally:
+        # The PostgreSQL database is shared by the whole run: put the version back.
+        await api.sql("INSERT INTO alembic_version (version_num) VALUES (:v)", v=version)
+    assert response.status_code == 503
+    assert response.json() == {"detail": SCHEMA_BEHIND}
+    assert (await api.client.get("/ready")).status_code == 200
+
+
+async def _probe(settings: Settings) -> httpx.Response:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            return await client.get("/ready")
+
+
+@pytest.mark.parametrize("dialect", ["sqlite", "postgres"])
+async def test_ready_is_503_when_the_database_is_unreachable(tmp_path: Path, dialect: str) -> None:
+    url = {
+        "sqlite": f"sqlite+aiosqlite:///{tmp_path / 'no' / 'such' / 'dir' / 'bazaar.db'}",
+        "postgres": f"postgresql+asyncpg://bazaar@127.0.0.1:{free_port()}/bazaar",
+    }[dialect]
+    response = await _probe(Settings(database_url=url, secret_key=SECRET))
+    assert response.status_code == 503
+    assert response.json()["detail"].startswith("The database is unavailable")
+
+
+@pytest.fixture
+async def silent_server() -> AsyncIterator[tuple[int, list[int]]]:
+    """A port that accepts connections and never says a word; and how many it accepted."""
+    accepted: list[int] = []
+    writers: list[asyncio.StreamWriter] = []
+
+    async def accept(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(1)
+        writers.append(writer)
+
+    server = await asyncio.start_server(accept, "127.0.0.1", 0)
+    port: int = server.sockets[0].getsockname()[1]
+    yield port, accepted
+    for writer in writers:
+        writer.close()
+    server.close()
+    await server.wait_closed()
+
+
+async def test_ready_gives_up_on_a_database_that_does_not_answer(
+    silent_server: tuple[int, list[int]],
+) -> None:
+    port, accepted = silent_server
+    settings = Settings(
+        database_url=f"postgresql+asyncpg://bazaar@127.0.0.1:{port}/bazaar", secret_key=SECRET
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        app.state.readiness.timeout = 0.3
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            started = time.monotonic()
+            responses = await asyncio.gather(*(client.get("/ready") for _ in range(5)))
+            elapsed = time.monotonic() - started
+    assert [r.status_code for r in responses] == [503] * 5
+    assert {r.json()["detail"] for r in responses} == {"The database did not answer within 0.3 s"}
+    assert elapsed < 2
+    # Probes that arrive while a check is running wait for that one, not a check each.
+    assert len(accepted) == 1
+
+
+async def test_health_touches_nothing(tmp_path: Path) -> None:
+    # No lifespan: no engine at all, and /health still answers.
+    app = create_app(
+        Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'b.db'}", secret_key=SECRET)
+    )
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        response = await client.get("/health")
+    assert response.status_code == 200
+    assert not (tmp_path / "b.db").exists()
