@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
 import subprocess
 import threading
@@ -114,31 +115,95 @@ def peak_rss_mib(pid: int) -> float:
 
 
 def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time the process (all its threads) has used."""
-    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-        # Fields after the parenthesised command name; utime and stime are 14th and 15th.
-        fields = stat.read().rsplit(")", 1)[1].split()
+    """User plus system CPU time the process (all its threads) has used; 0 once it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            # Fields after the parenthesised command name; utime and stime are 14th and 15th.
+            fields = stat.read().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def _postgres_cpu() -> dict[int, float]:
+    """CPU seconds of every PostgreSQL process on the machine, by pid."""
+    used = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                name = (entry / "comm").read_text(encoding="ascii").strip()
+            except OSError:
+                continue
+            if name == "postgres" or name.startswith("postgres:"):
+                used[int(entry.name)] = cpu_seconds(int(entry.name))
+    return used
+
+
+def _machine_busy() -> float:
+    """CPU seconds all cores have spent busy (not idle, not waiting on I/O) since boot."""
+    with open("/proc/stat", encoding="ascii") as stat:
+        fields = [int(n) for n in stat.readline().split()[1:]]
+    idle, iowait = fields[3], fields[4]
+    return (sum(fields[:8]) - idle - iowait) / CLOCK_TICKS
+
+
+def machine_busy_share(seconds: float = 3.0) -> float:
+    """How much of the machine's CPU was busy over the next `seconds`."""
+    before = _machine_busy()
+    time.sleep(seconds)
+    return (_machine_busy() - before) / (seconds * (os.cpu_count() or 1))
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass(frozen=True)
+class CpuSplit:
+    """Who used the machine's cores during a run, in CPU seconds."""
+
+    server: float
+    postgres: float
+    load_generator: float
+    other: float
+    capacity: float
+
+    @property
+    def other_share(self) -> float:
+        """Share of the machine taken by processes outside the benchmark."""
+        return self.other / self.capacity if self.capacity else 0.0
+
+
 @dataclass
-class ProcessWatch:
-    """Samples a process's VmRSS in the background and measures the CPU it uses meanwhile."""
+class Watch:
+    """Samples the server's VmRSS in the background; splits the CPU used meanwhile.
+
+    The load generator's CPU is that of the child processes reaped during the
+    watch (wrk, run in the foreground); the rest of the machine's busy time not
+    spent by the server, PostgreSQL or wrk belongs to something else.
+    """
 
     pid: int
     interval: float = 0.1
     max_rss_mib: float = 0.0
-    cpu_used: float = 0.0
+    cpu: CpuSplit | None = None
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
-    _cpu_start: float = 0.0
+    _start: tuple[float, float, dict[int, float], float, float] | None = None
 
     def _sample(self) -> None:
         while not self._stop.wait(self.interval):
             self.max_rss_mib = max(self.max_rss_mib, _status_kib(self.pid, "VmRSS") / 1024)
 
-    def __enter__(self) -> ProcessWatch:
-        self._cpu_start = cpu_seconds(self.pid)
+    def __enter__(self) -> Watch:
+        self._start = (
+            cpu_seconds(self.pid),
+            _machine_busy(),
+            _postgres_cpu(),
+            _children_cpu(),
+            time.monotonic(),
+        )
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
         return self
@@ -153,7 +218,20 @@ class ProcessWatch:
         if self._thread is not None:
             self._thread.join()
         self.max_rss_mib = max(self.max_rss_mib, _status_kib(self.pid, "VmRSS") / 1024)
-        self.cpu_used = cpu_seconds(self.pid) - self._cpu_start
+        assert self._start is not None
+        server, busy, postgres, children, started = self._start
+        postgres_now = _postgres_cpu()
+        server_used = cpu_seconds(self.pid) - server
+        postgres_used = sum(used - postgres.get(pid, 0.0) for pid, used in postgres_now.items())
+        wrk_used = _children_cpu() - children
+        busy_used = _machine_busy() - busy
+        self.cpu = CpuSplit(
+            server=server_used,
+            postgres=postgres_used,
+            load_generator=wrk_used,
+            other=max(0.0, busy_used - server_used - postgres_used - wrk_used),
+            capacity=(time.monotonic() - started) * (os.cpu_count() or 1),
+        )
 
 
 @dataclass(frozen=True)
@@ -174,6 +252,8 @@ class Run:
     error_detail: dict[str, int]
     rss_mib: float
     cpu_us_per_request: float
+    postgres_cpu_us_per_request: float
+    other_cpu_share: float
 
 
 def measure(
@@ -192,9 +272,11 @@ def measure(
     if warmup > 0:
         run_wrk(base_url, env, seconds=warmup, shape=shape)
     started = time.monotonic()
-    with ProcessWatch(pid) as watch:
+    with Watch(pid) as watch:
         result = run_wrk(base_url, env, seconds=seconds, shape=shape)
     elapsed = result.duration_us / 1e6 or time.monotonic() - started
+    assert watch.cpu is not None
+    served = max(result.requests, 1)
     return Run(
         app=app,
         scenario=scenario,
@@ -209,5 +291,7 @@ def measure(
         errors=result.errors,
         error_detail=result.error_detail(),
         rss_mib=watch.max_rss_mib,
-        cpu_us_per_request=watch.cpu_used / max(result.requests, 1) * 1e6,
+        cpu_us_per_request=watch.cpu.server / served * 1e6,
+        postgres_cpu_us_per_request=watch.cpu.postgres / served * 1e6,
+        other_cpu_share=watch.cpu.other_share,
     )

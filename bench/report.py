@@ -14,8 +14,9 @@ from profiling import Profile, Share
 from scenarios import MAX_RSS_MIB, Scenario
 
 APPS = ("bazaar", "floor")
-# A load average above this before the bench starts means something else is using the cores.
-BUSY_LOAD = 0.5
+# When processes outside the benchmark take more than this share of the machine's
+# CPU during the runs, the report says that its figures are skewed.
+BUSY_SHARE = 0.1
 COLOURS = {"bazaar": "#d9534f", "floor": "#5b7fa6"}
 
 
@@ -30,6 +31,7 @@ class Figures:
     error_detail: dict[str, int]
     rss_mib: float
     cpu_us_per_request: float
+    postgres_cpu_us_per_request: float
     rounds: int
 
     @classmethod
@@ -46,6 +48,9 @@ class Figures:
             error_detail=detail,
             rss_mib=max(run.rss_mib for run in runs),
             cpu_us_per_request=statistics.median(run.cpu_us_per_request for run in runs),
+            postgres_cpu_us_per_request=statistics.median(
+                run.postgres_cpu_us_per_request for run in runs
+            ),
             rounds=len(runs),
         )
 
@@ -161,8 +166,8 @@ def _results_table(results: Results) -> list[str]:
 def _cost_table(results: Results) -> list[str]:
     lines = [
         "| scenario | Bazaar CPU µs/request | floor CPU µs/request | Bazaar ÷ floor"
-        " | Bazaar RSS MiB | floor RSS MiB |",
-        "| --- | ---: | ---: | ---: | ---: | ---: |",
+        " | PostgreSQL CPU µs/request, Bazaar | floor | Bazaar RSS MiB | floor RSS MiB |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for scenario in results.scenarios:
         bazaar = results.figures("bazaar", scenario.key)
@@ -171,6 +176,8 @@ def _cost_table(results: Results) -> list[str]:
         lines.append(
             f"| {scenario.title} | {bazaar.cpu_us_per_request:,.0f}"
             f" | {floor.cpu_us_per_request:,.0f} | {ratio:.1f}"
+            f" | {bazaar.postgres_cpu_us_per_request:,.0f}"
+            f" | {floor.postgres_cpu_us_per_request:,.0f}"
             f" | {bazaar.rss_mib:.0f} | {floor.rss_mib:.0f} |"
         )
     return lines
@@ -221,9 +228,12 @@ def _setup_section(results: Results, context: Context) -> list[str]:
     versions = ", ".join(f"{name} {version}" for name, version in context.versions.items())
     dirty = " with uncommitted changes to the app" if context.dirty else ""
     before, after = context.load_average
+    other = sorted(run.other_cpu_share for run in results.runs)
+    other_median, other_max = statistics.median(other), other[-1]
     busy = (
-        "; **other work was running on the machine, so these figures understate both apps**"
-        if before > BUSY_LOAD
+        " **Other work was running on the machine: these figures understate both apps and"
+        " vary more between rounds than they would on a quiet machine.**"
+        if other_median > BUSY_SHARE
         else ""
     )
     lines = [
@@ -243,8 +253,12 @@ def _setup_section(results: Results, context: Context) -> list[str]:
         " divided by the requests it served (less sensitive to wrk's share of the cores than"
         " req/s). RSS: the largest VmRSS sampled every 100 ms during the scenario's runs.",
         f"- {context.deep_note}",
-        f"- The machine's 1-minute load average was {before:.2f} before the bench started"
-        f" and {after:.2f} at the end{busy}.",
+        "- Processes other than the server, wrk and PostgreSQL used a median"
+        f" {other_median:.0%} (at most {other_max:.0%}) of the machine's CPU during the"
+        f" measured runs; the 1-minute load average was {before:.2f} when the bench started"
+        f" and {after:.2f} at the end.{busy}",
+        "- PostgreSQL CPU µs/request: CPU used by all PostgreSQL processes during the run,"
+        " per request served.",
         "- Requests (Bazaar / floor):",
     ]
     for scenario in results.scenarios:

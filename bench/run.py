@@ -47,6 +47,8 @@ LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 PAGE = 100
 STARTUP_SECONDS = 60
 STOP_SECONDS = 15
+# The machine counts as quiet when other work keeps less than this share of its CPU busy.
+QUIET_SHARE = 0.2
 
 WRK_MISSING = """\
 bench: wrk is not installed. It is the load generator (written in C); install it with
@@ -107,6 +109,7 @@ class Options:
     profile: str
     profile_seconds: int
     pg_dsn: str
+    wait_quiet: int
     results: Path
 
 
@@ -141,6 +144,12 @@ def parse_options(argv: list[str] | None) -> Options:
         help="a PostgreSQL maintenance database to create the bench database from"
         " (default $BENCH_PG_DSN or postgresql://postgres@127.0.0.1:5432/postgres)",
     )
+    add(
+        "--wait-quiet",
+        type=int,
+        default=0,
+        help="wait up to this many seconds for the machine to be mostly idle before starting",
+    )
     add("--results", type=Path, default=BENCH / "results", help="where the report goes")
     args = parser.parse_args(argv)
     known = {"item", "list", "deep", "me", "create"}
@@ -172,6 +181,7 @@ def parse_options(argv: list[str] | None) -> Options:
         profile=args.profile,
         profile_seconds=args.profile_seconds,
         pg_dsn=args.pg_dsn,
+        wait_quiet=args.wait_quiet,
         results=args.results,
     )
 
@@ -454,12 +464,30 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def wait_for_quiet(seconds: int) -> None:
+    """Wait up to `seconds` for other work to leave the cores mostly idle; warn if it does not."""
+    deadline = time.monotonic() + seconds
+    while True:
+        busy = loadgen.machine_busy_share()
+        if busy <= QUIET_SHARE:
+            return
+        if time.monotonic() >= deadline:
+            say(
+                f"the machine is busy ({busy:.0%} of its CPU in use before the bench starts):"
+                " the figures will be lower and noisier than on a quiet machine"
+            )
+            return
+        say(f"waiting for the machine to quieten down ({busy:.0%} of its CPU in use)")
+        time.sleep(min(30, max(0, deadline - time.monotonic())))
+
+
 def run(options: Options) -> Path:
     commit = _git("rev-parse", "--short", "HEAD") or "unknown"
     dirty = bool(_git("status", "--porcelain", "--", "src", "pyproject.toml", "constraints.txt"))
     date = datetime.now(UTC).strftime("%Y-%m-%d")
     stem = f"{date}-{commit}{'-dirty' if dirty else ''}"
     shape = loadgen.LoadShape(options.connections, options.threads, options.timeout_seconds)
+    wait_for_quiet(options.wait_quiet)
     load_before = os.getloadavg()[0]
 
     with contextlib.ExitStack() as stack:
