@@ -7,8 +7,12 @@ import asyncio
 import getpass
 import logging
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import tempfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
 
 from pydantic import ValidationError
 
@@ -23,7 +27,10 @@ def app_factory() -> object:
     """The ASGI app for `uvicorn --factory`: settings from the environment."""
     from bazaar.app import create_app
 
-    return create_app(Settings())
+    settings = _load_settings()
+    # Each worker of `serve --workers N` is a fresh interpreter, with logging to set up.
+    configure_logging(settings)
+    return create_app(settings)
 
 
 def _load_settings() -> Settings:
@@ -43,17 +50,54 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     if not args.no_migrate:
         migrations.upgrade(settings)
-    uvicorn.run(
-        "bazaar.cli:app_factory",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_config=None,
-        access_log=False,
-        timeout_graceful_shutdown=args.graceful_seconds,
-    )
+    with _shared_metrics_directory(args.workers), _clean_exit_on_signal():
+        uvicorn.run(
+            "bazaar.cli:app_factory",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=args.graceful_seconds,
+        )
     return 0
+
+
+@contextmanager
+def _shared_metrics_directory(workers: int) -> Iterator[None]:
+    """A fresh directory where the workers keep the metrics that `/metrics` adds up."""
+    variable = "PROMETHEUS_MULTIPROC_DIR"
+    if workers <= 1 or os.environ.get(variable):
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="bazaar-metrics-") as directory:
+        # Read by prometheus-client in each worker, which inherits the environment.
+        os.environ[variable] = directory
+        try:
+            yield
+        finally:
+            del os.environ[variable]
+
+
+@contextmanager
+def _clean_exit_on_signal() -> Iterator[None]:
+    """Exit 0 on SIGTERM (130 on SIGINT) once uvicorn has shut down gracefully."""
+
+    # uvicorn, done with the in-flight requests (or with waiting for them) and with the
+    # lifespan, raises the signal again for the handler in place before it. All that is
+    # left is to exit: at once, since a request cancelled at the deadline may still be
+    # stuck in a database call that asyncio's clean-up would wait for.
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        logging.shutdown()
+        os._exit(0 if signum == signal.SIGTERM else 128 + signum)
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _migrate(settings: Settings, args: argparse.Namespace) -> int:
