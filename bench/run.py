@@ -389,9 +389,11 @@ def deep_pages(options: Options, bazaar: Server, floor: Server, dsn: str, workdi
     return workdir
 
 
-def preflight(server: Server, path: str, *, method: str, token: str | None) -> None:
+def preflight(server: Server, load: Load, token: str) -> None:
     """One request, which must succeed: a redirect or an error here would skew every figure."""
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    method = "POST" if load.mode == "post" else "GET"
+    path = load.sample_path()
+    headers = {"Authorization": f"Bearer {token}"} if load.authenticated else {}
     body = {"name": "bench preflight", "price": 1.0} if method == "POST" else None
     response = httpx.request(
         method, server.url + path, headers=headers, json=body, timeout=30, follow_redirects=False
@@ -481,14 +483,47 @@ def wait_for_quiet(seconds: int) -> None:
         time.sleep(min(30, max(0, deadline - time.monotonic())))
 
 
+def measure_rounds(
+    chosen: list[Scenario],
+    servers: dict[str, Server],
+    token: str,
+    options: Options,
+    shape: loadgen.LoadShape,
+) -> list[loadgen.Run]:
+    """Every scenario on Bazaar then on the floor, round after round."""
+    runs: list[loadgen.Run] = []
+    for round_number in range(1, options.rounds + 1):
+        for scenario in chosen:
+            for app, load in (("bazaar", scenario.bazaar), ("floor", scenario.floor)):
+                result = loadgen.measure(
+                    app=app,
+                    scenario=scenario.key,
+                    round_number=round_number,
+                    pid=servers[app].pid,
+                    base_url=servers[app].url,
+                    env=load.wrk_env(token),
+                    warmup=options.warmup,
+                    seconds=options.seconds,
+                    shape=shape,
+                )
+                runs.append(result)
+                errors = f", {result.errors} errors" if result.errors else ""
+                say(
+                    f"round {round_number}/{options.rounds} {scenario.title:<42} {app:<6}"
+                    f" {result.rps:8,.0f} req/s  p50 {result.p50_ms:7.1f} ms"
+                    f"  p99 {result.p99_ms:7.1f} ms{errors}"
+                )
+    return runs
+
+
 def run(options: Options) -> Path:
+    wait_for_quiet(options.wait_quiet)
+    load_before = os.getloadavg()[0]
     commit = _git("rev-parse", "--short", "HEAD") or "unknown"
     dirty = bool(_git("status", "--porcelain", "--", "src", "pyproject.toml", "constraints.txt"))
     date = datetime.now(UTC).strftime("%Y-%m-%d")
     stem = f"{date}-{commit}{'-dirty' if dirty else ''}"
     shape = loadgen.LoadShape(options.connections, options.threads, options.timeout_seconds)
-    wait_for_quiet(options.wait_quiet)
-    load_before = os.getloadavg()[0]
 
     with contextlib.ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bazaar-bench-")))
@@ -500,13 +535,11 @@ def run(options: Options) -> Path:
         }
         fill_database(options, env, workdir)
         _run_sql(dsn, "VACUUM ANALYZE")
+        bazaar_command = [_bazaar_command("bazaar"), "serve", "--no-migrate", "--workers", "1"]
         bazaar = stack.enter_context(
             serve(
                 "bazaar",
-                [
-                    _bazaar_command("bazaar"),
-                    *("serve", "--no-migrate", "--workers", "1", "--graceful-seconds", "5"),
-                ],
+                [*bazaar_command, "--graceful-seconds", "5"],
                 env=env,
                 workdir=workdir,
             )
@@ -514,6 +547,7 @@ def run(options: Options) -> Path:
         floor = stack.enter_context(
             serve("floor", [sys.executable, str(BENCH / "floor.py")], env=env, workdir=workdir)
         )
+        servers = {"bazaar": bazaar, "floor": floor}
         token = log_in(bazaar, dsn)
         (low, high) = _query(dsn, "SELECT min(id), max(id) FROM items")[0]
         paths = deep_pages(options, bazaar, floor, dsn, workdir)
@@ -523,42 +557,15 @@ def run(options: Options) -> Path:
             bazaar_deep_paths=paths / "bazaar-deep.txt",
             floor_deep_paths=paths / "floor-deep.txt",
         )
-        chosen = [s for s in build(fixtures) if s.key in options.scenarios]
-        servers = {"bazaar": bazaar, "floor": floor}
+        # A target's baseline runs too: "deep" is judged against the floor's "list".
+        wanted = set(options.scenarios)
+        wanted |= {s.target.baseline for s in build(fixtures) if s.key in wanted}
+        chosen = [s for s in build(fixtures) if s.key in wanted]
         for scenario in chosen:
             for app, load in (("bazaar", scenario.bazaar), ("floor", scenario.floor)):
-                method = "POST" if load.mode == "post" else "GET"
-                preflight(
-                    servers[app],
-                    load.sample_path(),
-                    method=method,
-                    token=token if load.authenticated else None,
-                )
+                preflight(servers[app], load, token)
 
-        runs: list[loadgen.Run] = []
-        for round_number in range(1, options.rounds + 1):
-            for scenario in chosen:
-                for app, load in (("bazaar", scenario.bazaar), ("floor", scenario.floor)):
-                    result = loadgen.measure(
-                        app=app,
-                        scenario=scenario.key,
-                        round_number=round_number,
-                        pid=servers[app].pid,
-                        base_url=servers[app].url,
-                        env=load.wrk_env(token),
-                        warmup=options.warmup,
-                        seconds=options.seconds,
-                        shape=shape,
-                    )
-                    runs.append(result)
-                    errors = f", {result.errors} errors" if result.errors else ""
-                    say(
-                        f"round {round_number}/{options.rounds} {scenario.title:<42} {app:<6}"
-                        f" {result.rps:8,.0f} req/s  p50 {result.p50_ms:7.1f} ms"
-                        f"  p99 {result.p99_ms:7.1f} ms{errors}"
-                    )
-        results = report.Results(chosen, runs)
-
+        results = report.Results(chosen, measure_rounds(chosen, servers, token, options, shape))
         profile_run = None
         if options.profile != "none":
             target = (
@@ -567,12 +574,11 @@ def run(options: Options) -> Path:
                 else next((s for s in chosen if s.key == options.profile), None)
             )
             if target is not None:
-                output = options.results / f"{stem}-profile.speedscope.json"
                 profile_run = profile_bazaar(
                     target,
                     bazaar,
                     token,
-                    output=output,
+                    output=options.results / f"{stem}-profile.speedscope.json",
                     seconds=options.profile_seconds,
                     shape=shape,
                 )
