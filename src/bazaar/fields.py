@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import unicodedata
-from typing import Annotated
+from dataclasses import dataclass
+from typing import Annotated, Any
 
 from pydantic import (
     AfterValidator,
@@ -11,9 +12,12 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     EmailStr,
+    GetJsonSchemaHandler,
     StringConstraints,
     field_validator,
 )
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 
 def _no_unpaired_surrogates(value: object) -> object:
@@ -38,6 +42,27 @@ def _normalise_email(value: str) -> str:
     return value.lower()
 
 
+@dataclass(frozen=True)
+class _Pattern:
+    """Tells the API docs, as a `pattern`, what the validators of a type check."""
+
+    regex: str
+
+    def __get_pydantic_json_schema__(
+        self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        schema = handler(core_schema)
+        schema["pattern"] = self.regex
+        return schema
+
+
+# No control characters (Unicode category Cc): C0, DEL and C1.
+_TEXT = r"[^\x00-\x1f\x7f-\x9f]"
+# ...and something left once surrounding whitespace is trimmed.
+_PRINTABLE = _Pattern(rf"^{_TEXT}*$")
+_NOT_BLANK = _Pattern(rf"^{_TEXT}*[^\s\x00-\x1f\x7f-\x9f]{_TEXT}*$")
+_NO_NUL = _Pattern(r"^[^\x00]*$")
+
 # The range of an `integer` primary key: ids outside it cannot exist.
 MAX_ID = 2**31 - 1
 PASSWORD_MAX_LENGTH = 128
@@ -48,6 +73,7 @@ SearchText = Annotated[
     StringConstraints(min_length=1, max_length=100),
     BeforeValidator(_no_unpaired_surrogates),
     AfterValidator(_no_control_characters),
+    _PRINTABLE,
 ]
 
 Name = Annotated[
@@ -55,6 +81,7 @@ Name = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
     BeforeValidator(_no_unpaired_surrogates),
     AfterValidator(_no_control_characters),
+    _NOT_BLANK,
 ]
 
 Password = Annotated[
@@ -62,6 +89,7 @@ Password = Annotated[
     StringConstraints(min_length=8, max_length=PASSWORD_MAX_LENGTH),
     BeforeValidator(_no_unpaired_surrogates),
     AfterValidator(_no_nul),
+    _NO_NUL,
 ]
 
 # A password offered as proof: any length up to the maximum, so that a wrong
@@ -71,6 +99,7 @@ CurrentPassword = Annotated[
     StringConstraints(max_length=PASSWORD_MAX_LENGTH),
     BeforeValidator(_no_unpaired_surrogates),
     AfterValidator(_no_nul),
+    _NO_NUL,
 ]
 
 Email = Annotated[
@@ -87,8 +116,19 @@ class InputModel(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def _without_null(schema: dict[str, Any]) -> None:
+    for field in schema.get("properties", {}).values():
+        options = field.pop("anyOf", None)
+        if options is not None:
+            options = [option for option in options if option != {"type": "null"}]
+            field.update(options[0] if len(options) == 1 else {"anyOf": options})
+
+
 class PatchModel(InputModel):
     """A partial update: fields may be left out, but not sent as null."""
+
+    # The docs say so too: a field's schema does not admit null.
+    model_config = ConfigDict(json_schema_extra=_without_null)
 
     @field_validator("*", mode="before")
     @classmethod

@@ -1,0 +1,62 @@
+"""The OpenAPI document tells what the validators check: clients and fuzzers can rely on it."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from tests.factories import Api
+
+# Names and search text a client might send, tricky at the edges of what is allowed.
+TEXTS = ["Lamp", "  Lamp  ", " ", "\t\n", "\u00a0", "a\u0085b", "a\u009cb", "a\x7fb", "a\x1fb"]
+TEXTS += ["\u3000x", "zoë", "زهرة", "花子", "🌸", "a\u200bb", "\u202eevil"]
+
+
+def _property(openapi: dict[str, Any], model: str, field: str) -> dict[str, Any]:
+    schema: dict[str, Any] = openapi["components"]["schemas"][model]["properties"][field]
+    return schema
+
+
+def _documented(schema: dict[str, Any], value: str) -> bool:
+    return (
+        schema["minLength"] <= len(value) <= schema["maxLength"]
+        and re.fullmatch(schema["pattern"], value) is not None
+    )
+
+
+@pytest.mark.parametrize("name", TEXTS)
+async def test_a_name_is_accepted_exactly_when_the_docs_allow_it(api: Api, name: str) -> None:
+    owner = await api.user()
+    openapi = (await api.client.get("/openapi.json")).json()
+    response = await api.client.post(
+        "/items/", json={"name": name, "price": 1}, headers=owner.headers
+    )
+    allowed = _documented(_property(openapi, "ItemCreate", "name"), name)
+    assert response.status_code == (201 if allowed else 422), response.text
+
+
+@pytest.mark.parametrize("q", TEXTS)
+async def test_search_text_is_accepted_exactly_when_the_docs_allow_it(api: Api, q: str) -> None:
+    openapi = (await api.client.get("/openapi.json")).json()
+    (parameter,) = [p for p in openapi["paths"]["/items"]["get"]["parameters"] if p["name"] == "q"]
+    (schema,) = [s for s in parameter["schema"]["anyOf"] if s.get("type") == "string"]
+    response = await api.client.get("/items/", params={"q": q})
+    assert response.status_code == (200 if _documented(schema, q) else 422), response.text
+
+
+@pytest.mark.parametrize(
+    ("model", "path"), [("UserUpdate", "/users/me"), ("ItemUpdate", "/items/{item_id}")]
+)
+async def test_patch_fields_are_not_documented_as_nullable(api: Api, model: str, path: str) -> None:
+    openapi = (await api.client.get("/openapi.json")).json()
+    for name, schema in openapi["components"]["schemas"][model]["properties"].items():
+        assert "anyOf" not in schema, name
+        assert schema.get("type") != "null", name
+    owner = await api.user()
+    item = await api.item(owner)
+    response = await api.client.patch(
+        path.format(item_id=item["id"]), json={"name": None}, headers=owner.headers
+    )
+    assert response.status_code == 422
