@@ -123,6 +123,7 @@ class Context:
     peak_rss_mib: dict[str, float]
     urls: dict[str, tuple[str, str]]
     load_average: tuple[float, float]  # 1-minute load average before and after the runs
+    log_problems: dict[str, tuple[int, list[str]]]  # per app: error lines in its log, a few
 
 
 def _mark(ok: bool) -> str:
@@ -181,6 +182,15 @@ def _cost_table(results: Results) -> list[str]:
             f" | {bazaar.rss_mib:.0f} | {floor.rss_mib:.0f} |"
         )
     return lines
+
+
+def _log_section(context: Context) -> list[str]:
+    lines = []
+    for app, (count, first) in context.log_problems.items():
+        if count:
+            lines += [f"{app}'s log has {count} error lines; the first:", "", "```"]
+            lines += [*first, "```", ""]
+    return lines or ["Neither server logged an error.", ""]
 
 
 def _shares_table(heading: str, shares: list[Share]) -> list[str]:
@@ -291,6 +301,7 @@ def markdown(results: Results, context: Context, *, chart: Path, profile: Profil
         f" ({_mark(bazaar_rss < MAX_RSS_MIB)} target < {MAX_RSS_MIB} MiB),"
         f" floor {rss.get('floor', 0.0):.0f} MiB.",
         "",
+        *_log_section(context),
         f"![Requests per second and p99 latency, Bazaar beside the floor]({chart.name})",
         "",
         "## Cost per request",

@@ -249,6 +249,18 @@ class Server:
     log: Path
 
 
+def log_problems(log: Path, *, keep: int = 5) -> tuple[int, list[str]]:
+    """How many lines of a server's log report an error or a traceback, and the first few."""
+    count, first = 0, list[str]()
+    with open(log, encoding="utf-8", errors="replace") as lines:
+        for line in lines:
+            if " ERROR " in line or " CRITICAL " in line or line.startswith("Traceback"):
+                count += 1
+                if len(first) < keep:
+                    first.append(line.strip()[:300])
+    return count, first
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -583,6 +595,7 @@ def run(options: Options) -> Path:
                     shape=shape,
                 )
         peak_rss = {name: loadgen.peak_rss_mib(server.pid) for name, server in servers.items()}
+        problems = {name: log_problems(server.log) for name, server in servers.items()}
         context = report.Context(
             date=date,
             commit=commit,
@@ -606,6 +619,7 @@ def run(options: Options) -> Path:
             ),
             peak_rss_mib=peak_rss,
             load_average=(load_before, os.getloadavg()[0]),
+            log_problems=problems,
             urls={s.key: (_describe(s.bazaar), _describe(s.floor)) for s in chosen},
         )
     # Servers are stopped and the database dropped by now; what is left is writing.
