@@ -123,9 +123,11 @@ def _database_error(_request: Request, exc: Exception) -> JSONResponse:
     return _bazaar_error(_request, Unavailable())
 
 
-def _is_disconnect(exc: DBAPIError) -> bool:
-    original = exc.orig
-    return isinstance(original, OSError | ConnectionError) or type(original).__name__ in {
+# SQLSTATEs of a server that is away for now: connection exceptions (class 08), shutting
+# down or crashed (57P01, 57P02), not accepting connections yet (57P03), out of slots (53300).
+_UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "53300")
+_DISCONNECT_NAMES = frozenset(
+    {
         "InterfaceError",
         "ConnectionDoesNotExistError",
         "CannotConnectNowError",
@@ -133,6 +135,25 @@ def _is_disconnect(exc: DBAPIError) -> bool:
         "ConnectionFailureError",
         "TooManyConnectionsError",
     }
+)
+
+
+def _is_disconnect(exc: DBAPIError) -> bool:
+    # The driver's own error is often one or two links down the chain: SQLAlchemy wraps
+    # a translated DBAPI error, which wraps asyncpg's (for instance when connecting fails).
+    cause: BaseException | None = exc.orig
+    for _ in range(5):
+        if cause is None:
+            return False
+        sqlstate = getattr(cause, "sqlstate", None)
+        if (
+            isinstance(cause, OSError | ConnectionError)
+            or type(cause).__name__ in _DISCONNECT_NAMES
+            or (isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES))
+        ):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def install_error_handlers(app: FastAPI) -> None:
