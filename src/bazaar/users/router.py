@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, NoReturn
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
 from bazaar.auth.dependencies import AdminUser, CurrentUser
 from bazaar.db import SessionDep
@@ -67,6 +67,12 @@ async def update_me(
         session, caller, data=data, caller=caller, passwords=_passwords(request)
     )
     return UserOut.model_validate(user)
+
+
+@router.api_route("/me", methods=["PUT", "DELETE"], include_in_schema=False, response_model=None)
+async def me_method_not_allowed() -> NoReturn:
+    # Else `/{user_id}` would take these and call "me" a malformed id (a 422).
+    raise HTTPException(status.HTTP_405_METHOD_NOT_ALLOWED, headers={"Allow": "GET, PATCH"})
 
 
 @router.get("/{user_id}", responses=_401 | _403 | _404)
