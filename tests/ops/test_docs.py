@@ -49,6 +49,10 @@ async def test_docs_pages_load_only_local_assets(
     assert all(reference.startswith("/") for reference in references), references
     assert "https://" not in response.text
     assert "http://" not in response.text
+    # And the browser is told to load nothing from elsewhere, whatever the scripts ask.
+    policy = response.headers["content-security-policy"]
+    assert "default-src 'self'" in policy
+    assert "http" not in policy
     for reference in references:
         asset = await client.get(reference)
         assert asset.status_code == 200, reference
