@@ -6,6 +6,7 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Annotated, Any
 
+from email_validator import SPECIAL_USE_DOMAIN_NAMES
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -62,6 +63,12 @@ _TEXT = r"[^\x00-\x1f\x7f-\x9f]"
 _PRINTABLE = _Pattern(rf"^{_TEXT}*$")
 _NOT_BLANK = _Pattern(rf"^{_TEXT}*[^\s\x00-\x1f\x7f-\x9f]{_TEXT}*$")
 _NO_NUL = _Pattern(r"^[^\x00]*$")
+# Not at a special-use domain (`.test`, `.localhost`...): those can have no mailbox.
+_SPECIAL_USE = "|".join(
+    "".join(f"[{c}{c.upper()}]" if c.isalpha() else c for c in name)
+    for name in SPECIAL_USE_DOMAIN_NAMES
+)
+_MAILABLE = _Pattern(rf"^(?![\s\S]*[.@]({_SPECIAL_USE})\s*$)")
 
 # The range of an `integer` primary key: ids outside it cannot exist.
 MAX_ID = 2**31 - 1
@@ -107,6 +114,7 @@ Email = Annotated[
     StringConstraints(strip_whitespace=True, max_length=200),
     BeforeValidator(_no_unpaired_surrogates),
     AfterValidator(_normalise_email),
+    _MAILABLE,
 ]
 
 
