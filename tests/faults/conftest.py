@@ -37,7 +37,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 def _unavailable(reason: str) -> None:
     if os.environ.get("CI") == "true":
-        pytest.fail(f"CI=true but {reason}: the fault tests must run")
+        pytest.fail(f"CI=true but {reason}")
     pytest.skip(reason)
 
 
@@ -47,8 +47,8 @@ def cluster() -> Iterator[Cluster]:
     bindir = find_bindir()
     if bindir is None or not (bindir / "initdb").exists():
         _unavailable(
-            "PostgreSQL's initdb was not found (install postgresql, or set "
-            "BAZAAR_TEST_PG_BINDIR): the PostgreSQL fault tests need a private cluster"
+            "PostgreSQL's initdb was not found (install PostgreSQL, or set "
+            "BAZAAR_TEST_PG_BINDIR): the PostgreSQL fault tests run a private cluster"
         )
         raise AssertionError("unreachable")
     if os.geteuid() == 0 and shutil.which("runuser") is None:

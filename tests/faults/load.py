@@ -15,10 +15,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.factories import Account
 
 PASSWORD = "correct-horse-battery"
+POOL_GAUGE = "bazaar_db_pool_checked_out_connections"
+IN_PROGRESS_GAUGE = "bazaar_http_requests_in_progress"
 # Request kinds that need the database (every one but `/health`; `/ready` is judged apart).
 DATABASE_KINDS = frozenset({"create", "read", "list", "sign-up", "churn-create", "delete-user"})
 
@@ -204,3 +207,17 @@ def logged_statuses(log: str) -> Counter[int]:
 def logged_routes(log: str, status: int) -> Counter[str]:
     """How many requests the server's access log reports with `status`, by route."""
     return Counter(m.group(2) for m in _ACCESS_LINE.finditer(log) if int(m.group(1)) == status)
+
+
+def gauge(text: str, name: str) -> float:
+    """The value of an unlabelled gauge in Prometheus text."""
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name:
+                return sample.value
+    raise AssertionError(f"{name} is not in /metrics:\n{text}")
+
+
+async def checked_out(client: httpx.AsyncClient) -> float:
+    """Connections checked out of the server's pool, from `/metrics`."""
+    return gauge((await client.get("/metrics")).text, POOL_GAUGE)

@@ -15,17 +15,23 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from tests.faults.cluster import Cluster
 from tests.faults.conftest import Figure
-from tests.faults.load import PASSWORD, account, logged_routes, logged_statuses, tracebacks
+from tests.faults.load import (
+    IN_PROGRESS_GAUGE,
+    PASSWORD,
+    POOL_GAUGE,
+    account,
+    gauge,
+    logged_routes,
+    logged_statuses,
+    tracebacks,
+)
 from tests.server import live_server
 
 CLIENTS = 1000
 CONCURRENCY = 100
-POOL_GAUGE = "bazaar_db_pool_checked_out_connections"
-IN_PROGRESS_GAUGE = "bazaar_http_requests_in_progress"
 
 
 def http_request(
@@ -59,14 +65,6 @@ async def hang_up(port: int, request: bytes, how: str, rng: random.Random) -> No
         writer.close()
         with contextlib.suppress(OSError):
             await writer.wait_closed()
-
-
-def gauge(text: str, name: str) -> float:
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == name:
-                return sample.value
-    raise AssertionError(f"{name} is not in /metrics:\n{text}")
 
 
 async def settled_metrics(client: httpx.AsyncClient, within: float = 60) -> str:

@@ -11,7 +11,14 @@ import pytest
 
 from tests.faults.cluster import Cluster, ShutdownMode
 from tests.faults.conftest import Figure
-from tests.faults.load import DATABASE_KINDS, Load, account, logged_statuses, tracebacks
+from tests.faults.load import (
+    DATABASE_KINDS,
+    Load,
+    account,
+    checked_out,
+    logged_statuses,
+    tracebacks,
+)
 from tests.server import live_server
 
 RECOVERY_TARGET_SECONDS = 5.0
@@ -36,6 +43,7 @@ async def test_postgres_restart_under_load(
                 up = await cluster.wait_accepting(pg_database)
                 await asyncio.sleep(2.5)
             final_ready = await client.get("/ready")
+            pool_after = await checked_out(client)
         still_running = server.process.poll() is None
         log = server.logs()
 
@@ -59,6 +67,7 @@ async def test_postgres_restart_under_load(
         pg_database, "SELECT name, count(*) FROM items GROUP BY name HAVING count(*) > 1"
     )
     statuses = sorted({o.status for o in outcomes})
+    stuck = await cluster.backends(pg_database, ["idle in transaction", "active"])
 
     figure("requests", len(outcomes))
     figure("statuses seen", statuses)
@@ -69,6 +78,8 @@ async def test_postgres_restart_under_load(
     figure("outage requests answered 503", sum(o.status == 503 for o in during))
     figure("seconds from PostgreSQL up to first 2xx", recovery)
     figure("failures after recovery", len(failures_after_recovery))
+    figure("connections checked out afterwards", pool_after)
+    figure("sessions active or idle in transaction afterwards", len(stuck))
 
     assert still_running, "bazaar serve exited"
     assert log.count("Started server process") == 1, "bazaar serve restarted"
@@ -90,3 +101,5 @@ async def test_postgres_restart_under_load(
     assert all(o.status == 200 for o in outcomes if o.kind == "ready" and o.started > up + 1)
     assert recovery < RECOVERY_TARGET_SECONDS
     assert failures_after_recovery == []
+    assert pool_after == 0
+    assert stuck == []

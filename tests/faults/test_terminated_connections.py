@@ -10,7 +10,7 @@ import httpx
 
 from tests.faults.cluster import Cluster
 from tests.faults.conftest import Figure
-from tests.faults.load import Load, account, logged_statuses, tracebacks
+from tests.faults.load import Load, account, checked_out, logged_statuses, tracebacks
 from tests.server import live_server
 
 
@@ -31,16 +31,20 @@ async def test_pool_recovers_from_terminated_connections(
                 gone_at = time.monotonic()
                 await asyncio.sleep(2)
             after = await client.get("/items/?limit=1")
+            pool_after = await checked_out(client)
         log = server.logs()
 
     outcomes = load.outcomes
     failed = [o for o in outcomes if not o.ok]
     failed_after_gone = [o for o in failed if o.started >= gone_at]
+    stuck = await cluster.backends(pg_database, ["idle in transaction", "active"])
     figure("sessions terminated", len(killed))
     figure("requests", len(outcomes))
     figure("requests started after the kill", sum(o.started >= killed_at for o in outcomes))
     figure("failed requests", len(failed))
     figure("failed requests started after the sessions were gone", len(failed_after_gone))
+    figure("connections checked out afterwards", pool_after)
+    figure("sessions active or idle in transaction afterwards", len(stuck))
 
     assert killed, "the server held no connection to kill"
     assert after.status_code == 200
@@ -48,5 +52,7 @@ async def test_pool_recovers_from_terminated_connections(
     assert len(failed) <= writers + readers
     assert all(o.status == 503 and o.ended >= killed_at for o in failed)
     assert failed_after_gone == []
+    assert pool_after == 0
+    assert stuck == []
     assert logged_statuses(log).keys() <= {200, 201, 503}
     assert tracebacks(log) == []
