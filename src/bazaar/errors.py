@@ -7,12 +7,16 @@ import math
 from collections.abc import Mapping
 from typing import Any, ClassVar, cast
 
-from fastapi import FastAPI, Request, status
+from fastapi import FastAPI, Request, Response, status
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 logger = logging.getLogger(__name__)
 
@@ -156,7 +160,26 @@ def _is_disconnect(exc: DBAPIError) -> bool:
     return False
 
 
+async def _method_not_allowed(request: Request, exc: Exception) -> Response:
+    exc = cast(HTTPException, exc)
+    # Starlette's `Allow` names the methods of the first route whose path matches; the
+    # resource has those of every documented route with that route's path template.
+    template, allowed = None, set[str]()
+    for route in iter_route_contexts(request.app.routes):
+        if (
+            getattr(route, "include_in_schema", False)
+            and route.matches(request.scope)[0] is not Match.NONE
+        ):
+            template = template or route.path_format
+            if route.path_format == template:
+                allowed |= route.methods or set()
+    if allowed:
+        exc.headers = {**(exc.headers or {}), "Allow": ", ".join(sorted(allowed))}
+    return await http_exception_handler(request, exc)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(status.HTTP_405_METHOD_NOT_ALLOWED, _method_not_allowed)
     app.add_exception_handler(BazaarError, _bazaar_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(DBAPIError, _database_error)

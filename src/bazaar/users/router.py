@@ -72,7 +72,7 @@ async def update_me(
 @router.api_route("/me", methods=["PUT", "DELETE"], include_in_schema=False, response_model=None)
 async def me_method_not_allowed() -> NoReturn:
     # Else `/{user_id}` would take these and call "me" a malformed id (a 422).
-    raise HTTPException(status.HTTP_405_METHOD_NOT_ALLOWED, headers={"Allow": "GET, PATCH"})
+    raise HTTPException(status.HTTP_405_METHOD_NOT_ALLOWED)
 
 
 @router.get("/{user_id}", responses=_401 | _403 | _404)
