@@ -23,6 +23,12 @@ logger = logging.getLogger(__name__)
 # The `responses=` of a route: the outcomes besides success, for the API docs.
 Responses = dict[int | str, dict[str, Any]]
 
+# What a route that reads a body may answer before it looks at the fields.
+BODY_ERRORS: Responses = {
+    400: {"description": "The body cannot be parsed (not UTF-8, nested too deeply...)"},
+    413: {"description": "The body is over the size limit (1 MiB unless configured)"},
+}
+
 
 class BazaarError(Exception):
     """An outcome the API reports as a status code and `{"detail": ...}`."""

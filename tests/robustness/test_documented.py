@@ -75,3 +75,33 @@ async def test_patch_fields_are_not_documented_as_nullable(api: Api, model: str,
         path.format(item_id=item["id"]), json={"name": None}, headers=owner.headers
     )
     assert response.status_code == 422
+
+
+BODY_ROUTES = [
+    ("POST", "/users", "application/json"),
+    ("PATCH", "/users/me", "application/json"),
+    ("PATCH", "/users/{user_id}", "application/json"),
+    ("POST", "/items", "application/json"),
+    ("PATCH", "/items/{item_id}", "application/json"),
+    ("POST", "/auth/token", "multipart/form-data"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "media_type"), BODY_ROUTES)
+async def test_an_unparseable_body_is_a_documented_400(
+    api: Api, method: str, path: str, media_type: str
+) -> None:
+    owner = await api.user()
+    item = await api.item(owner)
+    openapi = (await api.client.get("/openapi.json")).json()
+    documented = openapi["paths"][path][method.lower()]["responses"]
+    assert {"400", "413"} <= set(documented)
+    response = await api.client.request(
+        method,
+        path.format(user_id=owner.id, item_id=item["id"]),
+        content=b"\x80" if media_type == "application/json" else b"--x\r\n\r\n--x--",
+        headers=owner.headers | {"Content-Type": f"{media_type}; boundary=x"},
+    )
+    assert response.status_code == 400
+    assert isinstance(response.json()["detail"], str)
+    assert await api.count("items") == 1

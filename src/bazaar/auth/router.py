@@ -11,7 +11,7 @@ from bazaar.auth import service
 from bazaar.auth.schemas import Token
 from bazaar.auth.throttle import LoginThrottle
 from bazaar.db import ReadSessionDep
-from bazaar.errors import Unauthorized
+from bazaar.errors import BODY_ERRORS, Unauthorized
 from bazaar.security import Passwords, Tokens
 
 router = APIRouter(prefix="/auth", tags=["auth"])
@@ -19,7 +19,8 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 
 @router.post(
     "/token",
-    responses={
+    responses=BODY_ERRORS
+    | {
         401: {"description": "Incorrect email or password"},
         429: {"description": "Throttled"},
     },

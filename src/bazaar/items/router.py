@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from bazaar.auth.dependencies import CurrentUser
 from bazaar.db import SessionDep
-from bazaar.errors import Responses
+from bazaar.errors import BODY_ERRORS, Responses
 from bazaar.items import service
 from bazaar.items.dependencies import OwnedItem, etag
 from bazaar.items.models import Item
@@ -29,7 +29,7 @@ def _listed(page: Page[Item], request: Request, response: Response) -> list[Item
     return [ItemOut.model_validate(item) for item in page.rows]
 
 
-@router.post("/items", status_code=status.HTTP_201_CREATED, responses=_401)
+@router.post("/items", status_code=status.HTTP_201_CREATED, responses=_401 | BODY_ERRORS)
 async def create_item(
     data: ItemCreate, caller: CurrentUser, request: Request, response: Response, session: SessionDep
 ) -> ItemOut:
@@ -61,7 +61,7 @@ async def get_item(item_id: int, response: Response, session: SessionDep) -> Ite
     return ItemOut.model_validate(item)
 
 
-@router.patch("/items/{item_id}", responses=_401 | _403 | _404 | _412)
+@router.patch("/items/{item_id}", responses=_401 | _403 | _404 | _412 | BODY_ERRORS)
 async def update_item(
     data: ItemUpdate, item: OwnedItem, response: Response, session: SessionDep
 ) -> ItemOut:

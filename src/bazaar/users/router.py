@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
 from bazaar.auth.dependencies import AdminUser, CurrentUser
 from bazaar.db import SessionDep
-from bazaar.errors import Responses
+from bazaar.errors import BODY_ERRORS, Responses
 from bazaar.fields import Name
 from bazaar.pagination import PageQuery
 from bazaar.security import Passwords
@@ -21,6 +21,9 @@ router = APIRouter(prefix="/users", tags=["users"])
 _401: Responses = {401: {"description": "Missing, invalid or expired token"}}
 _403: Responses = {403: {"description": "Not allowed for this caller"}}
 _404: Responses = {404: {"description": "User not found"}}
+_BODY: Responses = BODY_ERRORS | {
+    400: {"description": "Email already in use, or the body cannot be parsed"}
+}
 
 
 def _passwords(request: Request) -> Passwords:
@@ -31,7 +34,7 @@ def _passwords(request: Request) -> Passwords:
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
-    responses={400: {"description": "Email already in use"}},
+    responses=_BODY,
 )
 async def create_user(
     data: UserCreate, request: Request, response: Response, session: SessionDep
@@ -58,7 +61,7 @@ async def read_me(caller: CurrentUser) -> UserOut:
     return UserOut.model_validate(caller)
 
 
-@router.patch("/me", responses=_401 | _403 | {400: {"description": "Email already in use"}})
+@router.patch("/me", responses=_401 | _403 | _BODY)
 async def update_me(
     data: UserUpdate, caller: CurrentUser, request: Request, session: SessionDep
 ) -> UserOut:
@@ -89,9 +92,7 @@ async def rename_user(
     return UserOut.model_validate(await service.rename_user(session, user, name=name))
 
 
-@router.patch(
-    "/{user_id}", responses=_401 | _403 | _404 | {400: {"description": "Email already in use"}}
-)
+@router.patch("/{user_id}", responses=_401 | _403 | _404 | _BODY)
 async def update_user(
     data: UserAdminUpdate,
     user: AddressedUser,
