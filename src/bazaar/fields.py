@@ -119,9 +119,11 @@ Email = Annotated[
 
 
 class InputModel(BaseModel):
-    """A request body: unknown fields are a mistake worth reporting."""
+    """A request body: unknown fields are a mistake worth reporting, and so are wrong types."""
 
-    model_config = ConfigDict(extra="forbid")
+    # Strict: a JSON value of another type than documented (`"price": false` or `"12"`,
+    # `"is_admin": 1`) is refused, not coerced.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 def _without_null(schema: dict[str, Any]) -> None:

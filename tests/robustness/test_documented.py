@@ -105,3 +105,28 @@ async def test_an_unparseable_body_is_a_documented_400(
     assert response.status_code == 400
     assert isinstance(response.json()["detail"], str)
     assert await api.count("items") == 1
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/items", {"name": "Lamp", "price": False}),
+        ("/items", {"name": "Lamp", "price": True}),
+        ("/items", {"name": "Lamp", "price": "12.5"}),
+        ("/items", {"name": 12, "price": 1}),
+        ("/users/{user_id}", {"is_active": 0}),
+        ("/users/{user_id}", {"is_admin": "true"}),
+        ("/users/me", {"name": ["A"]}),
+    ],
+)
+async def test_values_of_another_json_type_are_422_not_coerced(
+    api: Api, path: str, body: dict[str, object]
+) -> None:
+    admin = await api.user(admin=True)
+    method = "POST" if path == "/items" else "PATCH"
+    response = await api.client.request(
+        method, path.format(user_id=admin.id), json=body, headers=admin.headers
+    )
+    assert response.status_code == 422, response.text
+    assert await api.count("items") == 0
+    assert await api.count("users", "is_admin AND is_active AND name = 'Test User'") == 1
