@@ -41,3 +41,12 @@ clean:
 # make bench BENCH_ARGS="--rounds 5 --duration 15"
 bench: $(STAMP)
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# Schemathesis on every operation and link, with many more examples than `make test`, on
+# SQLite and, given BAZAAR_TEST_POSTGRES_URL, PostgreSQL.
+# make fuzz FUZZ_EXAMPLES=2000 FUZZ_SEED=7
+FUZZ_EXAMPLES ?= 300
+FUZZ_SEED ?= 20261126
+fuzz: $(STAMP)
+	BAZAAR_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) BAZAAR_FUZZ_SEED=$(FUZZ_SEED) \
+		$(BIN)/pytest tests/robustness/test_fuzz.py -s $(PYTEST_ARGS)
