@@ -17,7 +17,7 @@ from bazaar.config import Settings
 from bazaar.db import create_engine
 from bazaar.errors import install_error_handlers
 from bazaar.items.router import router as items_router
-from bazaar.middleware import Observability, TrailingSlash
+from bazaar.middleware import DeclaredBodyLimit, Observability, TrailingSlash
 from bazaar.ops.docs import install_docs
 from bazaar.ops.metrics import Metrics
 from bazaar.ops.readiness import Readiness
@@ -31,7 +31,9 @@ class Bazaar(FastAPI):
     """FastAPI with observability around the whole stack, so that even a 500 page has an id."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        return Observability(super().build_middleware_stack(), self.state.metrics)
+        limit = self.state.settings.max_body_bytes
+        stack = DeclaredBodyLimit(super().build_middleware_stack(), limit)
+        return Observability(stack, self.state.metrics)
 
 
 def create_app(settings: Settings) -> FastAPI:
