@@ -334,3 +334,10 @@ async def test_allowed_text_round_trips_exactly(api: Api, name: str) -> None:
         f"/items/{item['id']}", json={"name": name[::-1]}, headers=owner.headers
     )
     assert renamed.json()["name"] == name[::-1].strip()
+
+
+@pytest.mark.parametrize("username", ["victim@example.com\x00", "\x00", "a\x00@example.com"])
+async def test_a_login_email_with_a_nul_is_a_401(api: Api, world: World, username: str) -> None:
+    response = await api.login(username, LOGIN["password"])
+    assert response.status_code == 401
+    assert response.json() == {"detail": "Incorrect email or password"}

@@ -32,6 +32,9 @@ async def get_user(session: AsyncSession, user_id: int) -> User:
 
 
 async def find_user_by_email(session: AsyncSession, email: str) -> User | None:
+    if "\x00" in email:
+        # No stored email has one, and PostgreSQL refuses NUL in a query's text.
+        return None
     return await session.scalar(select(User).where(User.email == email))
 
 
