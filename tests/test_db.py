@@ -5,15 +5,17 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import asyncpg
 import httpx
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from fastapi import FastAPI
 from sqlalchemy import event
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, make_url
 
 from bazaar import migrations
-from bazaar.db import Base
+from bazaar.db import PING_AFTER_IDLE_SECONDS, Base
 from tests.factories import Api
 
 
@@ -66,3 +68,26 @@ async def test_writes_wait_for_each_other_on_sqlite_instead_of_failing(api: Api)
     statuses = await asyncio.gather(*(rename(n) for n in range(20)))
     assert statuses == [200] * 20
     assert await api.sql("SELECT version FROM items WHERE id = :id", id=item["id"]) == 21
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+async def test_an_idle_pooled_connection_that_died_is_replaced_unseen(
+    api: Api, postgres_url: str
+) -> None:
+    user = await api.sign_up()
+    assert (await api.client.get("/items/")).status_code == 200
+    await asyncio.sleep(PING_AFTER_IDLE_SECONDS + 0.2)
+    # Kill every session of the test database from outside, as a restart or an idle
+    # timeout in a proxy would.
+    admin = make_url(postgres_url).set(drivername="postgresql", database="postgres")
+    connection = await asyncpg.connect(admin.render_as_string(hide_password=False))
+    try:
+        killed = await connection.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = $1",
+            make_url(postgres_url).database,
+        )
+    finally:
+        await connection.close()
+    assert killed >= 1
+    response = await api.client.get(f"/users/{user['id']}/items")
+    assert response.status_code == 200

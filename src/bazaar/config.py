@@ -32,8 +32,10 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./bazaar.db"
     secret_key: SecretStr | None = None
     access_token_minutes: int = Field(default=30, ge=1, le=60 * 24 * 30)
-    pool_size: int = Field(default=10, ge=1, le=1000)
-    max_overflow: int = Field(default=10, ge=0, le=1000)
+    # Enough connections to keep PostgreSQL busy from one worker; under heavier load
+    # requests wait for a pooled connection rather than open and close extra ones.
+    pool_size: int = Field(default=20, ge=1, le=1000)
+    max_overflow: int = Field(default=0, ge=0, le=1000)
     pool_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     sql_echo: bool = False
     cors_origins: Annotated[list[str], NoDecode] = []
