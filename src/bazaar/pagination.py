@@ -16,19 +16,20 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, TypeAlias
 
 from fastapi import Depends, Query, Request
-from sqlalchemy import Select, literal, tuple_
+from sqlalchemy import Row, Select, literal, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from bazaar.errors import InvalidInput
 from bazaar.fields import MAX_ID
 
-T = TypeVar("T")
-
 MAX_LIMIT = 1000
+
+AnyRow: TypeAlias = Row[*tuple[Any, ...]]
+AnySelect: TypeAlias = Select[*tuple[Any, ...]]
 
 
 @dataclass(frozen=True)
@@ -112,8 +113,8 @@ PageQuery = Annotated[PageRequest, Depends(_page_request)]
 
 
 @dataclass(frozen=True)
-class Page(Generic[T]):
-    rows: Sequence[T]
+class Page:
+    rows: Sequence[AnyRow]
     next_cursor: str | None
 
     def headers(self, request: Request) -> dict[str, str]:
@@ -126,14 +127,14 @@ class Page(Generic[T]):
 
 async def paginate(
     session: AsyncSession,
-    statement: Select[T],
+    statement: AnySelect,
     *,
     page: PageRequest,
     sort: Sort,
     id_column: InstrumentedAttribute[int],
     scope: str,
-) -> Page[T]:
-    """One page of `statement`'s rows in `sort` order, ties broken by id."""
+) -> Page:
+    """One page of `statement`'s rows (which include the sort column) in `sort` order."""
     key, row_id = sort.column, id_column
     same_key = key is row_id
     if page.cursor is not None:
@@ -147,10 +148,10 @@ async def paginate(
             statement = statement.where(left < right if sort.descending else left > right)
     order = [key] if same_key else [key, row_id]
     statement = statement.order_by(*(c.desc() if sort.descending else c.asc() for c in order))
-    rows = (await session.scalars(statement.offset(page.skip).limit(page.limit + 1))).all()
+    rows = (await session.execute(statement.offset(page.skip).limit(page.limit + 1))).all()
     if len(rows) <= page.limit:
         return Page(rows, None)
     rows = rows[: page.limit]
     last = rows[-1]
-    next_cursor = page.cursors.make(scope, sort.name, getattr(last, key.key), last.id)  # type: ignore[attr-defined]
+    next_cursor = page.cursors.make(scope, sort.name, getattr(last, key.key), last.id)
     return Page(rows, next_cursor)

@@ -9,24 +9,30 @@ from fastapi.security import OAuth2PasswordBearer
 
 from bazaar.db import SessionDep
 from bazaar.errors import Forbidden, Unauthorized
-from bazaar.security import Tokens
+from bazaar.security import TokenClaims, Tokens
 from bazaar.users import service as users
 from bazaar.users.models import User
 
 bearer = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
 
 
-async def _current_user(
-    request: Request,
-    session: SessionDep,
-    token: Annotated[str | None, Depends(bearer)],
-) -> User:
+def _claims(
+    request: Request, token: Annotated[str | None, Depends(bearer)]
+) -> tuple[Tokens, TokenClaims]:
+    # Checked before the session is opened: a bad token costs no database work.
     if not token:
         raise Unauthorized()
     tokens: Tokens = request.app.state.tokens
     claims = tokens.read(token)
     if claims is None:
         raise Unauthorized("Invalid or expired token")
+    return tokens, claims
+
+
+async def _current_user(
+    checked: Annotated[tuple[Tokens, TokenClaims], Depends(_claims)], session: SessionDep
+) -> User:
+    tokens, claims = checked
     # Load the user on every request, so that a token stops working the moment
     # its user is deleted, deactivated or changes password.
     user = await users.find_user(session, claims.user_id)

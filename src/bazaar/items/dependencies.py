@@ -13,8 +13,8 @@ from bazaar.items import service
 from bazaar.items.models import Item
 
 
-def etag(item: Item) -> str:
-    return f'"{item.version}"'
+def etag(version: int) -> str:
+    return f'"{version}"'
 
 
 def parse_if_match(header: str | None) -> set[int] | None:

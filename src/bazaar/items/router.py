@@ -11,9 +11,9 @@ from bazaar.db import SessionDep
 from bazaar.errors import BODY_ERRORS, Responses
 from bazaar.items import service
 from bazaar.items.dependencies import OwnedItem, etag
-from bazaar.items.models import Item
 from bazaar.items.schemas import ItemCreate, ItemFilters, ItemOut, ItemQuery, ItemUpdate
 from bazaar.pagination import Page, PageQuery
+from bazaar.responses import JSONOf
 from bazaar.users import service as users
 
 router = APIRouter(tags=["items"])
@@ -24,51 +24,58 @@ _404: Responses = {404: {"description": "Item not found"}}
 _412: Responses = {412: {"description": "If-Match names an old ETag"}}
 
 
-def _listed(page: Page[Item], request: Request, response: Response) -> list[ItemOut]:
-    response.headers.update(page.headers(request))
-    return [ItemOut.model_validate(item) for item in page.rows]
+ITEM = JSONOf(ItemOut)
+ITEMS = JSONOf(list[ItemOut])
 
 
-@router.post("/items", status_code=status.HTTP_201_CREATED, responses=_401 | BODY_ERRORS)
+def _listed(page: Page, request: Request) -> Response:
+    return ITEMS(page.rows, headers=page.headers(request))
+
+
+@router.post(
+    "/items",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ItemOut,
+    responses=_401 | BODY_ERRORS,
+)
 async def create_item(
-    data: ItemCreate, caller: CurrentUser, request: Request, response: Response, session: SessionDep
-) -> ItemOut:
+    data: ItemCreate, caller: CurrentUser, request: Request, session: SessionDep
+) -> Response:
     """List a new item for sale."""
     item = await service.create_item(session, owner=caller, data=data)
-    response.headers["Location"] = str(request.url_for("get_item", item_id=item.id))
-    response.headers["ETag"] = etag(item)
-    return ItemOut.model_validate(item)
+    location = str(request.url_for("get_item", item_id=item.id))
+    headers = {"Location": location, "ETag": etag(item.version)}
+    return ITEM(item, status_code=status.HTTP_201_CREATED, headers=headers)
 
 
-@router.get("/items")
+@router.get("/items", response_model=list[ItemOut])
 async def list_items(
     filters: Annotated[ItemFilters, Query()],
     page: PageQuery,
     request: Request,
-    response: Response,
     session: SessionDep,
-) -> list[ItemOut]:
+) -> Response:
     """Browse items, filtered and sorted."""
     result = await service.list_items(session, query=filters, owner_id=filters.owner_id, page=page)
-    return _listed(result, request, response)
+    return _listed(result, request)
 
 
-@router.get("/items/{item_id}", responses=_404)
-async def get_item(item_id: int, response: Response, session: SessionDep) -> ItemOut:
+@router.get("/items/{item_id}", response_model=ItemOut, responses=_404)
+async def get_item(item_id: int, session: SessionDep) -> Response:
     """One item; its `ETag` is the version to name in If-Match."""
-    item = await service.get_item(session, item_id)
-    response.headers["ETag"] = etag(item)
-    return ItemOut.model_validate(item)
+    row = await service.read_item(session, item_id)
+    return ITEM(row, headers={"ETag": etag(row.version)})
 
 
-@router.patch("/items/{item_id}", responses=_401 | _403 | _404 | _412 | BODY_ERRORS)
-async def update_item(
-    data: ItemUpdate, item: OwnedItem, response: Response, session: SessionDep
-) -> ItemOut:
+@router.patch(
+    "/items/{item_id}",
+    response_model=ItemOut,
+    responses=_401 | _403 | _404 | _412 | BODY_ERRORS,
+)
+async def update_item(data: ItemUpdate, item: OwnedItem, session: SessionDep) -> Response:
     """Change an item (owner or admin); send If-Match to change only the version you saw."""
     item = await service.update_item(session, item, data=data)
-    response.headers["ETag"] = etag(item)
-    return ItemOut.model_validate(item)
+    return ITEM(item, headers={"ETag": etag(item.version)})
 
 
 @router.delete(
@@ -81,16 +88,19 @@ async def delete_item(item: OwnedItem, session: SessionDep) -> None:
     await service.delete_item(session, item)
 
 
-@router.get("/users/{user_id}/items", responses={404: {"description": "User not found"}})
+@router.get(
+    "/users/{user_id}/items",
+    response_model=list[ItemOut],
+    responses={404: {"description": "User not found"}},
+)
 async def list_user_items(
     user_id: int,
     query: Annotated[ItemQuery, Query()],
     page: PageQuery,
     request: Request,
-    response: Response,
     session: SessionDep,
-) -> list[ItemOut]:
+) -> Response:
     """One user's items, filtered and sorted."""
     owner = await users.get_user(session, user_id)
     result = await service.list_items(session, query=query, owner_id=owner.id, page=page)
-    return _listed(result, request, response)
+    return _listed(result, request)

@@ -11,6 +11,7 @@ from bazaar.db import SessionDep
 from bazaar.errors import BODY_ERRORS, Responses
 from bazaar.fields import Name
 from bazaar.pagination import PageQuery
+from bazaar.responses import JSONOf
 from bazaar.security import Passwords
 from bazaar.users import service
 from bazaar.users.dependencies import AddressedUser
@@ -26,50 +27,47 @@ _BODY: Responses = BODY_ERRORS | {
 }
 
 
+USER = JSONOf(UserOut)
+USERS = JSONOf(list[UserOut])
+
+
 def _passwords(request: Request) -> Passwords:
     passwords: Passwords = request.app.state.passwords
     return passwords
 
 
-@router.post(
-    "",
-    status_code=status.HTTP_201_CREATED,
-    responses=_BODY,
-)
-async def create_user(
-    data: UserCreate, request: Request, response: Response, session: SessionDep
-) -> UserOut:
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=UserOut, responses=_BODY)
+async def create_user(data: UserCreate, request: Request, session: SessionDep) -> Response:
     """Sign up."""
     user = await service.create_user(session, data=data, passwords=_passwords(request))
-    response.headers["Location"] = str(request.url_for("get_user", user_id=user.id))
-    return UserOut.model_validate(user)
+    location = str(request.url_for("get_user", user_id=user.id))
+    return USER(user, status_code=status.HTTP_201_CREATED, headers={"Location": location})
 
 
-@router.get("", responses=_401 | _403)
+@router.get("", response_model=list[UserOut], responses=_401 | _403)
 async def list_users(
-    _admin: AdminUser, request: Request, response: Response, session: SessionDep, page: PageQuery
-) -> list[UserOut]:
+    _admin: AdminUser, request: Request, session: SessionDep, page: PageQuery
+) -> Response:
     """All users, in id order (admins only)."""
     result = await service.list_users(session, page=page)
-    response.headers.update(result.headers(request))
-    return [UserOut.model_validate(user) for user in result.rows]
+    return USERS(result.rows, headers=result.headers(request))
 
 
-@router.get("/me", responses=_401)
-async def read_me(caller: CurrentUser) -> UserOut:
+@router.get("/me", response_model=UserOut, responses=_401)
+async def read_me(caller: CurrentUser) -> Response:
     """Your own account."""
-    return UserOut.model_validate(caller)
+    return USER(caller)
 
 
-@router.patch("/me", responses=_401 | _403 | _BODY)
+@router.patch("/me", response_model=UserOut, responses=_401 | _403 | _BODY)
 async def update_me(
     data: UserUpdate, caller: CurrentUser, request: Request, session: SessionDep
-) -> UserOut:
+) -> Response:
     """Change your own account; a new password needs `current_password`."""
     user = await service.update_user(
         session, caller, data=data, caller=caller, passwords=_passwords(request)
     )
-    return UserOut.model_validate(user)
+    return USER(user)
 
 
 @router.api_route("/me", methods=["PUT", "DELETE"], include_in_schema=False, response_model=None)
@@ -78,33 +76,33 @@ async def me_method_not_allowed() -> NoReturn:
     raise HTTPException(status.HTTP_405_METHOD_NOT_ALLOWED)
 
 
-@router.get("/{user_id}", responses=_401 | _403 | _404)
-async def get_user(user: AddressedUser) -> UserOut:
+@router.get("/{user_id}", response_model=UserOut, responses=_401 | _403 | _404)
+async def get_user(user: AddressedUser) -> Response:
     """One user (yourself, or anyone for admins)."""
-    return UserOut.model_validate(user)
+    return USER(user)
 
 
-@router.put("/{user_id}", responses=_401 | _403 | _404)
+@router.put("/{user_id}", response_model=UserOut, responses=_401 | _403 | _404)
 async def rename_user(
     user: AddressedUser, name: Annotated[Name, Query()], session: SessionDep
-) -> UserOut:
+) -> Response:
     """Rename a user."""
-    return UserOut.model_validate(await service.rename_user(session, user, name=name))
+    return USER(await service.rename_user(session, user, name=name))
 
 
-@router.patch("/{user_id}", responses=_401 | _403 | _404 | _BODY)
+@router.patch("/{user_id}", response_model=UserOut, responses=_401 | _403 | _404 | _BODY)
 async def update_user(
     data: UserAdminUpdate,
     user: AddressedUser,
     caller: CurrentUser,
     request: Request,
     session: SessionDep,
-) -> UserOut:
+) -> Response:
     """Change a user; `is_active` and `is_admin` are for admins only."""
     user = await service.update_user(
         session, user, data=data, caller=caller, passwords=_passwords(request)
     )
-    return UserOut.model_validate(user)
+    return USER(user)
 
 
 @router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_401 | _403 | _404)

@@ -15,6 +15,8 @@ from bazaar.users.schemas import UserAdminUpdate, UserCreate, UserUpdate
 
 EMAIL_IN_USE = "Email already in use"
 BY_ID = Sort("id", User.id)
+# What a list shows of each user (never the password hash).
+USER_COLUMNS = (User.id, User.name, User.email, User.is_active, User.is_admin, User.created_at)
 
 
 async def find_user(session: AsyncSession, user_id: int) -> User | None:
@@ -38,10 +40,10 @@ async def find_user_by_email(session: AsyncSession, email: str) -> User | None:
     return await session.scalar(select(User).where(User.email == email))
 
 
-async def list_users(session: AsyncSession, *, page: PageRequest) -> Page[User]:
+async def list_users(session: AsyncSession, *, page: PageRequest) -> Page:
     """Users in id order, a page at a time."""
     return await paginate(
-        session, select(User), page=page, sort=BY_ID, id_column=User.id, scope="users"
+        session, select(*USER_COLUMNS), page=page, sort=BY_ID, id_column=User.id, scope="users"
     )
 
 

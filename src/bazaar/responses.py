@@ -1,0 +1,33 @@
+"""JSON responses that pydantic validates and writes in one pass each, in Rust."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import Response
+from pydantic import TypeAdapter
+
+
+class JSONOf:
+    """Renders values of one shape (a schema, or a list of one) as a JSON response.
+
+    It reads ORM objects and database rows by attribute. Routes return its
+    responses directly: FastAPI would otherwise validate and serialise the value
+    once more, and a list would be validated item by item in Python first. The
+    route's `response_model` still documents the shape.
+    """
+
+    def __init__(self, shape: Any) -> None:
+        self._adapter: TypeAdapter[Any] = TypeAdapter(shape)
+
+    def __call__(
+        self, value: object, *, status_code: int = 200, headers: Mapping[str, str] | None = None
+    ) -> Response:
+        validated = self._adapter.validate_python(value, from_attributes=True)
+        return Response(
+            self._adapter.dump_json(validated),
+            status_code=status_code,
+            headers=headers,
+            media_type="application/json",
+        )
