@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bazaar.db import id_in_range
@@ -15,6 +15,8 @@ from bazaar.users.models import User
 # What a read shows of an item, read as plain rows: building ORM objects for rows
 # that will only be serialised cost more than the query.
 ITEM_COLUMNS = (Item.id, Item.name, Item.price, Item.owner_id, Item.created_at, Item.version)
+# Built once: composing the statement anew took a tenth of a read's time.
+_ITEM_BY_ID = select(*ITEM_COLUMNS).where(Item.id == bindparam("item_id"))
 
 SORTS: dict[ItemSort, Sort] = {
     "id": Sort("id", Item.id),
@@ -54,7 +56,7 @@ async def read_item(session: AsyncSession, item_id: int) -> AnyRow:
     """The item with this id, as a row; NotFound otherwise."""
     if not id_in_range(item_id):
         raise NotFound("Item not found")
-    row = (await session.execute(select(*ITEM_COLUMNS).where(Item.id == item_id))).first()
+    row = (await session.execute(_ITEM_BY_ID, {"item_id": item_id})).first()
     if row is None:
         raise NotFound("Item not found")
     return row
