@@ -48,20 +48,26 @@ class _Pattern:
     """Tells the API docs, as a `pattern`, what the validators of a type check."""
 
     regex: str
+    # Lengths the pattern states itself (as they are counted after trimming).
+    counts_length: bool = False
 
     def __get_pydantic_json_schema__(
         self, core_schema: CoreSchema, handler: GetJsonSchemaHandler
     ) -> JsonSchemaValue:
         schema = handler(core_schema)
         schema["pattern"] = self.regex
+        if self.counts_length:
+            schema.pop("minLength", None)
+            schema.pop("maxLength", None)
         return schema
 
 
 # No control characters (Unicode category Cc): C0, DEL and C1.
 _TEXT = r"[^\x00-\x1f\x7f-\x9f]"
-# ...and something left once surrounding whitespace is trimmed.
 _PRINTABLE = _Pattern(rf"^{_TEXT}*$")
-_NOT_BLANK = _Pattern(rf"^{_TEXT}*[^\s\x00-\x1f\x7f-\x9f]{_TEXT}*$")
+# ...and 1 to 100 of them once surrounding whitespace is trimmed.
+_EDGE = r"[^\s\x00-\x1f\x7f-\x9f]"
+_NAME = _Pattern(rf"^\s*{_EDGE}(?:{_TEXT}{{0,98}}{_EDGE})?\s*$", counts_length=True)
 _NO_NUL = _Pattern(r"^[^\x00]*$")
 # Not at a special-use domain (`.test`, `.localhost`...): those can have no mailbox.
 _SPECIAL_USE = "|".join(
@@ -88,7 +94,7 @@ Name = Annotated[
     StringConstraints(strip_whitespace=True, min_length=1, max_length=100),
     BeforeValidator(_no_unpaired_surrogates),
     AfterValidator(_no_control_characters),
-    _NOT_BLANK,
+    _NAME,
 ]
 
 Password = Annotated[
