@@ -1,0 +1,148 @@
+"""Many clients at once: the database decides races, writers wait their turn, nothing is a 5xx.
+
+The smaller races (a dozen sign-ups, 20 If-Match PATCHes in-process) are in the users and
+items tests; these run at a larger scale, and against a real `bazaar serve` with two worker
+processes, so that writers are separate connections in separate processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import text
+
+from bazaar.config import Settings
+from bazaar.db import create_engine
+from tests.conftest import BACKENDS, SECRET
+from tests.factories import Account, Api
+from tests.server import LiveServer, live_server
+
+PASSWORD = "correct-horse"
+
+
+async def test_100_racing_sign_ups_with_one_email_make_one_user(api: Api) -> None:
+    variants = ["race@example.com", "RACE@example.com", " Race@Example.COM ", "race@EXAMPLE.com"]
+
+    async def sign_up(email: str) -> int:
+        body = {"name": "Racer", "email": email, "password": PASSWORD}
+        return (await api.client.post("/users/", json=body)).status_code
+
+    statuses = Counter(await asyncio.gather(*(sign_up(v) for v in variants * 25)))
+    assert statuses == {201: 1, 400: 99}
+    assert await api.count("users") == 1
+    assert await api.count("users", "email = 'race@example.com'") == 1
+
+
+async def _empty_tables(url: str) -> None:
+    engine = create_engine(Settings(database_url=url, secret_key=SECRET))
+    try:
+        async with engine.begin() as connection:
+            await connection.execute(text("TRUNCATE items, users RESTART IDENTITY CASCADE"))
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LiveServer]:
+    """`bazaar serve` with two workers, on a new SQLite file or the emptied test PostgreSQL.
+
+    Shared by this module's tests on that backend; each uses rows of its own.
+    """
+    tmp_path = tmp_path_factory.mktemp("serve")
+    env = {}
+    if request.param == "postgres":
+        url: str = request.getfixturevalue("postgres_url")
+        asyncio.run(_empty_tables(url))
+        env["BAZAAR_DATABASE_URL"] = url
+    with live_server(tmp_path, env=env, workers=2) as running:
+        yield running
+
+
+@asynccontextmanager
+async def _client(server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
+    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
+    async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=60) as client:
+        yield client
+
+
+async def _account(client: httpx.AsyncClient) -> Account:
+    email = f"c-{uuid.uuid4().hex[:12]}@example.com"
+    response = await client.post(
+        "/users", json={"name": "Writer", "email": email, "password": PASSWORD}
+    )
+    assert response.status_code == 201, response.text
+    user_id = response.json()["id"]
+    response = await client.post("/auth/token", data={"username": email, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    return Account(user_id, email, PASSWORD, response.json()["access_token"])
+
+
+def _no_lock_errors(server: LiveServer) -> None:
+    logs = server.logs()
+    assert "database is locked" not in logs
+    assert "Traceback" not in logs
+
+
+async def test_50_writers_of_read_then_write_transactions_never_fail(server: LiveServer) -> None:
+    statuses: Counter[int] = Counter()
+    async with _client(server) as client:
+        accounts = await asyncio.gather(*(_account(client) for _ in range(5)))
+
+        async def writer(n: int, owner: Account) -> None:
+            async def call(method: str, url: str, **kwargs: Any) -> httpx.Response:
+                response = await client.request(method, url, headers=owner.headers, **kwargs)
+                statuses[response.status_code] += 1
+                return response
+
+            created = await call("POST", "/items", json={"name": f"Item {n}", "price": n})
+            url = created.headers["location"]
+            for round_ in range(3):
+                # Each reads the row, then writes it: the transactions that SQLite would
+                # fail at once with "database is locked" if they began deferred.
+                await call("PATCH", url, json={"price": n + round_})
+                await call("PATCH", "/users/me", json={"name": f"Writer {n}.{round_}"})
+                await call("PUT", f"/users/{owner.id}", params={"name": f"Renamed {n}"})
+            await call("DELETE", url)
+
+        owners = itertools.cycle(accounts)
+        await asyncio.gather(*(writer(n, next(owners)) for n in range(50)))
+        for owner in accounts:
+            assert (await client.get(f"/users/{owner.id}/items")).json() == []
+    assert statuses == {201: 50, 200: 50 * 3 * 3, 204: 50}
+    _no_lock_errors(server)
+
+
+async def test_50_racing_if_match_writes_let_exactly_one_through(server: LiveServer) -> None:
+    async with _client(server) as client:
+        owner = await _account(client)
+        body = {"name": "Contested", "price": 1}
+        item = await client.post("/items", json=body, headers=owner.headers)
+        url, etag = item.headers["location"], item.headers["etag"]
+
+        async def write(n: int) -> int:
+            headers = owner.headers | {"If-Match": etag}
+            if n % 10 == 9:
+                return (await client.delete(url, headers=headers)).status_code
+            response = await client.patch(url, json={"price": n}, headers=headers)
+            return response.status_code
+
+        statuses = Counter(await asyncio.gather(*(write(n) for n in range(50))))
+        winners = statuses[200] + statuses[204]
+        assert winners == 1, statuses
+        assert set(statuses) <= {200, 204, 404, 412}, statuses
+        after = await client.get(url)
+        if statuses[204]:
+            assert after.status_code == 404
+        else:
+            assert after.headers["etag"] == '"2"'
+    _no_lock_errors(server)
