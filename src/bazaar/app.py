@@ -52,6 +52,7 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             await app.state.readiness.close()
             await engine.dispose()
+            app.state.login_throttle.close()
             metrics.worker_stopped()
 
     app = Bazaar(
