@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -160,31 +159,48 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
             connection.exec_driver_sql("BEGIN")
 
 
-@asynccontextmanager
-async def _transaction(
-    request: Request, *, write: bool, autocommit_reads: bool
-) -> AsyncIterator[AsyncSession]:
-    async with request.app.state.sessionmaker() as session, session.begin():
-        if write:
-            await session.connection(execution_options={WRITE: True})
-        elif autocommit_reads and session.bind.dialect.name == "postgresql":
-            # A request that only reads needs no transaction of its own: each statement
-            # reads a consistent snapshot, and BEGIN and COMMIT cost two round trips.
-            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-        yield session
+_WRITE_OPTIONS = {WRITE: True}
+# A request that only reads needs no transaction of its own on PostgreSQL: each
+# statement reads a consistent snapshot, and BEGIN and COMMIT cost two round trips.
+_AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
 
 
-async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """The request's session: one transaction, committed before the response is sent."""
-    write = request.method not in SAFE_METHODS
-    async with _transaction(request, write=write, autocommit_reads=True) as session:
-        yield session
+def _by_method(request: Request) -> dict[str, Any] | None:
+    if request.method not in SAFE_METHODS:
+        return _WRITE_OPTIONS
+    engine: AsyncEngine = request.app.state.engine
+    return _AUTOCOMMIT if engine.dialect.name == "postgresql" else None
 
 
-async def get_read_session(request: Request) -> AsyncIterator[AsyncSession]:
-    """Like `get_session`, for a write request that mostly reads (login)."""
-    async with _transaction(request, write=False, autocommit_reads=False) as session:
-        yield session
+def _in_a_transaction(_request: Request) -> dict[str, Any] | None:
+    return None
+
+
+def _unit_of_work(
+    options_for: Callable[[Request], dict[str, Any] | None],
+) -> Callable[[Request], AsyncIterator[AsyncSession]]:
+    async def session_dependency(request: Request) -> AsyncIterator[AsyncSession]:
+        session: AsyncSession = request.app.state.sessionmaker()
+        try:
+            options = options_for(request)
+            if options is not None:
+                await session.connection(execution_options=options)
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+        finally:
+            await session.close()
+
+    return session_dependency
+
+
+# The request's session: one transaction, committed before the response is sent
+# (rolled back on any error); on SQLite a write request takes the write lock first.
+get_session = _unit_of_work(_by_method)
+# The same for a write request that mostly reads (login): no write lock up front.
+get_read_session = _unit_of_work(_in_a_transaction)
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
