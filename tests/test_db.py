@@ -15,7 +15,10 @@ from sqlalchemy import event
 from sqlalchemy.engine import Connection, make_url
 
 from bazaar import migrations
+from bazaar.app import create_app
+from bazaar.config import Settings
 from bazaar.db import PING_AFTER_IDLE_SECONDS, Base
+from tests.conftest import SECRET
 from tests.factories import Api
 
 
@@ -91,3 +94,19 @@ async def test_an_idle_pooled_connection_that_died_is_replaced_unseen(
     assert killed >= 1
     response = await api.client.get(f"/users/{user['id']}/items")
     assert response.status_code == 200
+
+
+async def test_requests_get_503_when_the_database_is_unreachable() -> None:
+    settings = Settings(
+        database_url="postgresql+asyncpg://postgres@127.0.0.1:9/unreachable", secret_key=SECRET
+    )
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            listing = await client.get("/items/")
+            ready = await client.get("/ready")
+    assert listing.status_code == 503
+    assert listing.json() == {"detail": "The database is unavailable, try again shortly"}
+    assert listing.headers["retry-after"] == "1"
+    assert ready.status_code == 503

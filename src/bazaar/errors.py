@@ -130,7 +130,7 @@ def _database_error(_request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, DBAPIError) and not exc.connection_invalidated and not _is_disconnect(exc):
         raise exc
     logger.warning("database unavailable: %s", exc.__class__.__name__)
-    return _bazaar_error(_request, Unavailable())
+    return _bazaar_error(_request, Unavailable(headers={"Retry-After": "1"}))
 
 
 # SQLSTATEs of a server that is away for now: connection exceptions (class 08), shutting
