@@ -25,7 +25,11 @@ import pytest
 import schemathesis
 from fastapi import FastAPI
 from schemathesis.core.failures import Failure, FailureGroup
-from schemathesis.openapi.checks import RejectedPositiveData, UseAfterFree
+from schemathesis.openapi.checks import (
+    EnsureResourceAvailability,
+    RejectedPositiveData,
+    UseAfterFree,
+)
 from schemathesis.python import asgi
 from sqlalchemy import text
 
@@ -72,11 +76,12 @@ class Identities:
     seen: dict[str, str] = field(default_factory=dict)
     deleted: dict[str, str | None] = field(default_factory=dict)
     reused: set[str] = field(default_factory=set)
+    owners: dict[str, str] = field(default_factory=dict)
+    cascaded: set[str] = field(default_factory=set)
 
     def reset(self) -> None:
-        self.seen.clear()
-        self.deleted.clear()
-        self.reused.clear()
+        for record in (self.seen, self.deleted, self.reused, self.owners, self.cascaded):
+            record.clear()
 
     def observe(self, case: Case, response: schemathesis.Response) -> None:
         path = case.formatted_path.rstrip("/")
@@ -87,20 +92,34 @@ class Identities:
             for row in body if isinstance(body, list) else [body]:
                 if isinstance(row, dict) and {"id", "created_at"} <= row.keys():
                     self.seen[f"/{path.split('/')[1]}/{row['id']}"] = row["created_at"]
+                if isinstance(row, dict) and "owner_id" in row:
+                    self.owners[f"/items/{row['id']}"] = f"/users/{row['owner_id']}"
 
     def is_another_row(self, case: Case, response: schemathesis.Response) -> bool:
-        """Whether what answers at a deleted path is a newer row that was given its id."""
+        """Whether what answers at (or under) a deleted path is a newer row given its id."""
         path = case.formatted_path.rstrip("/")
-        created_at = response.json().get("created_at")
-        if self.deleted.get(path) not in (None, created_at):
-            self.reused.add(path)
+        row = "/".join(path.split("/")[:3])
+        body = response.json()
+        now = body.get("created_at") if path == row and isinstance(body, dict) else None
+        now = now or self.seen.get(row)
+        if now is not None and self.deleted.get(row) not in (None, now):
+            self.reused.add(row)
+            return True
+        return False
+
+    def went_with_its_owner(self, case: Case) -> bool:
+        """Whether an item is gone because its owner was deleted (ON DELETE CASCADE)."""
+        path = case.formatted_path.rstrip("/")
+        if self.owners.get(path) in self.deleted:
+            self.cascaded.add(path)
             return True
         return False
 
 
 # SQLite hands the id of the newest row, once deleted, to the next row inserted (no
 # AUTOINCREMENT); PostgreSQL's sequences never do. Told apart by `created_at`, a new row at
-# a deleted row's id is reported apart from use-after-free, which stays checked.
+# a deleted row's id is reported apart from use-after-free, which stays checked. And an
+# item goes with its owner, which the resource-availability check does not know.
 identities = Identities()
 
 
@@ -111,14 +130,17 @@ def filter_failure(
     case: Case,
     response: schemathesis.Response,
 ) -> bool:
-    """Keep every failure but two refusals of valid data that depend on what is stored.
+    """Keep every failure but those explained by what is stored, each checked precisely.
 
     A cursor is an HMAC-signed token, and no schema can say which strings are signed: a
-    schema-valid cursor made up by the fuzzer is a 422 (the spec's "tampered cursor"). And
-    an email already taken is a conflict with stored data, which the spec answers with 400.
+    schema-valid cursor made up by the fuzzer is a 422 (the spec's "tampered cursor"). An
+    email already taken is a conflict with stored data, which the spec answers with 400.
+    And the two of `identities` above: a reused id, an item deleted with its owner.
     """
     if isinstance(failure, UseAfterFree) and response.status_code == 200:
         return not identities.is_another_row(case, response)
+    if isinstance(failure, EnsureResourceAvailability) and response.status_code == 404:
+        return not identities.went_with_its_owner(case)
     if isinstance(failure, RejectedPositiveData):
         detail: Any = response.json()["detail"]
         if response.status_code == 400:
@@ -215,6 +237,7 @@ def target(
         total = sum(target.statuses.values())
         print(f"\nfuzz {backend}: {total} requests, by status {sorted(target.statuses.items())}")
         print(f"fuzz {backend}: deleted ids given to new rows: {sorted(identities.reused)}")
+        print(f"fuzz {backend}: items gone with their owner: {len(identities.cascaded)}")
 
 
 @schema.parametrize()
