@@ -29,8 +29,8 @@ T = TypeVar("T")
 class Passwords:
     """Hashes and verifies in worker threads, so other requests keep flowing meanwhile.
 
-    At most one hash per CPU runs at a time: more would only take CPU time from
-    the event loop thread, stalling every other request, and finish no sooner.
+    Hashes run on all CPUs but one at most: more would take CPU time from the
+    event loop thread, stalling every other request, and finish no sooner.
     """
 
     def __init__(
@@ -40,7 +40,7 @@ class Passwords:
         time_cost: int = ARGON2_TIME_COST,
         parallelism: int = ARGON2_PARALLELISM,
     ) -> None:
-        self._limiter = anyio.CapacityLimiter(os.cpu_count() or 1)
+        self._limiter = anyio.CapacityLimiter(max(1, (os.cpu_count() or 1) - 1))
         self._hash = PasswordHash(
             (Argon2Hasher(memory_cost=memory_kib, time_cost=time_cost, parallelism=parallelism),)
         )
