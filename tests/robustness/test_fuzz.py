@@ -39,8 +39,9 @@ from bazaar.db import create_engine
 from bazaar.users.admin import create_admin
 from tests.conftest import BACKENDS, SECRET
 
-MAX_EXAMPLES = int(os.environ.get("BAZAAR_FUZZ_EXAMPLES", "8"))
 Case = schemathesis.Case[Any]
+
+MAX_EXAMPLES = int(os.environ.get("BAZAAR_FUZZ_EXAMPLES", "8"))
 SEED = int(os.environ.get("BAZAAR_FUZZ_SEED", "20261126"))
 STATEFUL_STEPS = 12
 ADMIN_PASSWORD = "fuzzing-admin-password"
