@@ -20,6 +20,7 @@ from sqlalchemy.engine import make_url
 from bazaar import migrations
 from bazaar.app import create_app
 from bazaar.config import Settings
+from bazaar.security import Passwords
 from tests.factories import Api
 
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
@@ -110,9 +111,17 @@ async def _empty_tables(app: FastAPI) -> None:
             await connection.execute(text("TRUNCATE items, users RESTART IDENTITY CASCADE"))
 
 
+# Argon2id at a fraction of the production cost, so that the thousands of sign-ups and
+# logins in the suite stay quick. Tests about hashing itself (its timing, its
+# parameters, its effect on the event loop) put `Passwords()` back; servers started
+# as processes always hash at full cost.
+FAST_PASSWORDS = Passwords(memory_kib=1024, time_cost=1, parallelism=1)
+
+
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(settings)
+    application.state.passwords = FAST_PASSWORDS
     async with application.router.lifespan_context(application):
         await _empty_tables(application)
         yield application
