@@ -23,6 +23,9 @@ logger = logging.getLogger(__name__)
 # The `responses=` of a route: the outcomes besides success, for the API docs.
 Responses = dict[int | str, dict[str, Any]]
 
+# What a route behind `CurrentUser` may answer when the token does not hold.
+UNAUTHENTICATED: Responses = {401: {"description": "Missing, invalid or expired token"}}
+
 # What a route that reads a body may answer before it looks at the fields.
 BODY_ERRORS: Responses = {
     400: {"description": "The body cannot be parsed (not UTF-8, nested too deeply...)"},

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from bazaar.auth.dependencies import CurrentUser
 from bazaar.db import SessionDep
-from bazaar.errors import BODY_ERRORS, Responses
+from bazaar.errors import BODY_ERRORS, UNAUTHENTICATED, Responses
 from bazaar.items import service
 from bazaar.items.dependencies import OwnedItem, etag
 from bazaar.items.schemas import ItemCreate, ItemFilters, ItemOut, ItemQuery, ItemUpdate
@@ -18,7 +18,6 @@ from bazaar.users import service as users
 
 router = APIRouter(tags=["items"])
 
-_401: Responses = {401: {"description": "Missing, invalid or expired token"}}
 _403: Responses = {403: {"description": "Not the owner or an admin"}}
 _404: Responses = {404: {"description": "Item not found"}}
 _412: Responses = {412: {"description": "If-Match names an old ETag"}}
@@ -36,7 +35,7 @@ def _listed(page: Page, request: Request) -> Response:
     "/items",
     status_code=status.HTTP_201_CREATED,
     response_model=ItemOut,
-    responses=_401 | BODY_ERRORS,
+    responses=UNAUTHENTICATED | BODY_ERRORS,
 )
 async def create_item(
     data: ItemCreate, caller: CurrentUser, request: Request, session: SessionDep
@@ -70,7 +69,7 @@ async def get_item(item_id: int, session: SessionDep) -> Response:
 @router.patch(
     "/items/{item_id}",
     response_model=ItemOut,
-    responses=_401 | _403 | _404 | _412 | BODY_ERRORS,
+    responses=UNAUTHENTICATED | _403 | _404 | _412 | BODY_ERRORS,
 )
 async def update_item(data: ItemUpdate, item: OwnedItem, session: SessionDep) -> Response:
     """Change an item (owner or admin); send If-Match to change only the version you saw."""
@@ -81,7 +80,7 @@ async def update_item(data: ItemUpdate, item: OwnedItem, session: SessionDep) ->
 @router.delete(
     "/items/{item_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=_401 | _403 | _404 | _412,
+    responses=UNAUTHENTICATED | _403 | _404 | _412,
 )
 async def delete_item(item: OwnedItem, session: SessionDep) -> None:
     """Remove an item (owner or admin)."""

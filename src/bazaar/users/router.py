@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
 from bazaar.auth.dependencies import AdminUser, CurrentUser
 from bazaar.db import SessionDep
-from bazaar.errors import BODY_ERRORS, Responses
+from bazaar.errors import BODY_ERRORS, UNAUTHENTICATED, Responses
 from bazaar.fields import Name
 from bazaar.pagination import PageQuery
 from bazaar.responses import JSONOf
@@ -19,7 +19,6 @@ from bazaar.users.schemas import UserAdminUpdate, UserCreate, UserOut, UserUpdat
 
 router = APIRouter(prefix="/users", tags=["users"])
 
-_401: Responses = {401: {"description": "Missing, invalid or expired token"}}
 _403: Responses = {403: {"description": "Not allowed for this caller"}}
 _404: Responses = {404: {"description": "User not found"}}
 _BODY: Responses = BODY_ERRORS | {
@@ -44,7 +43,7 @@ async def create_user(data: UserCreate, request: Request, session: SessionDep) -
     return USER(user, status_code=status.HTTP_201_CREATED, headers={"Location": location})
 
 
-@router.get("", response_model=list[UserOut], responses=_401 | _403)
+@router.get("", response_model=list[UserOut], responses=UNAUTHENTICATED | _403)
 async def list_users(
     _admin: AdminUser, request: Request, session: SessionDep, page: PageQuery
 ) -> Response:
@@ -53,13 +52,13 @@ async def list_users(
     return USERS(result.rows, headers=result.headers(request))
 
 
-@router.get("/me", response_model=UserOut, responses=_401)
+@router.get("/me", response_model=UserOut, responses=UNAUTHENTICATED)
 async def read_me(caller: CurrentUser) -> Response:
     """Your own account."""
     return USER(caller)
 
 
-@router.patch("/me", response_model=UserOut, responses=_401 | _403 | _BODY)
+@router.patch("/me", response_model=UserOut, responses=UNAUTHENTICATED | _403 | _BODY)
 async def update_me(
     data: UserUpdate, caller: CurrentUser, request: Request, session: SessionDep
 ) -> Response:
@@ -76,13 +75,13 @@ async def me_method_not_allowed() -> NoReturn:
     raise HTTPException(status.HTTP_405_METHOD_NOT_ALLOWED)
 
 
-@router.get("/{user_id}", response_model=UserOut, responses=_401 | _403 | _404)
+@router.get("/{user_id}", response_model=UserOut, responses=UNAUTHENTICATED | _403 | _404)
 async def get_user(user: AddressedUser) -> Response:
     """One user (yourself, or anyone for admins)."""
     return USER(user)
 
 
-@router.put("/{user_id}", response_model=UserOut, responses=_401 | _403 | _404)
+@router.put("/{user_id}", response_model=UserOut, responses=UNAUTHENTICATED | _403 | _404)
 async def rename_user(
     user: AddressedUser, name: Annotated[Name, Query()], session: SessionDep
 ) -> Response:
@@ -90,7 +89,7 @@ async def rename_user(
     return USER(await service.rename_user(session, user, name=name))
 
 
-@router.patch("/{user_id}", response_model=UserOut, responses=_401 | _403 | _404 | _BODY)
+@router.patch("/{user_id}", response_model=UserOut, responses=UNAUTHENTICATED | _403 | _404 | _BODY)
 async def update_user(
     data: UserAdminUpdate,
     user: AddressedUser,
@@ -105,7 +104,9 @@ async def update_user(
     return USER(user)
 
 
-@router.delete("/{user_id}", status_code=status.HTTP_204_NO_CONTENT, responses=_401 | _403 | _404)
+@router.delete(
+    "/{user_id}", status_code=status.HTTP_204_NO_CONTENT, responses=UNAUTHENTICATED | _403 | _404
+)
 async def delete_user(user: AddressedUser, session: SessionDep) -> None:
     """Delete a user and their items."""
     await service.delete_user(session, user)
