@@ -49,10 +49,8 @@ async def test_a_failed_commit_is_a_server_error_and_keeps_nothing(api: Api) -> 
     assert await api.count("users") == 0
 
 
-async def test_sqlite_runs_with_foreign_keys_wal_and_a_busy_timeout(api: Api, backend: str) -> None:
-    if backend != "sqlite":
-        assert await api.sql("SHOW server_version") is not None
-        return
+@pytest.mark.parametrize("backend", ["sqlite"])
+async def test_sqlite_runs_with_foreign_keys_wal_and_a_busy_timeout(api: Api) -> None:
     assert await api.sql("PRAGMA foreign_keys") == 1
     assert await api.sql("PRAGMA journal_mode") == "wal"
     assert await api.sql("PRAGMA busy_timeout") == 30000
