@@ -7,14 +7,13 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import async_sessionmaker
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
 from bazaar.auth.router import router as auth_router
 from bazaar.auth.throttle import LoginThrottle
 from bazaar.config import Settings
-from bazaar.db import create_engine
+from bazaar.db import Reads, create_engine, sessionmakers
 from bazaar.errors import install_error_handlers
 from bazaar.items.router import router as items_router
 from bazaar.middleware import DeclaredBodyLimit, Observability, TrailingSlash
@@ -44,7 +43,8 @@ def create_app(settings: Settings) -> FastAPI:
         engine = create_engine(settings)
         metrics.watch_pool(engine)
         app.state.engine = engine
-        app.state.sessionmaker = async_sessionmaker(engine, expire_on_commit=False)
+        app.state.sessionmakers = sessionmakers(engine)
+        app.state.reads = Reads(engine)
         app.state.readiness = Readiness(engine)
         metrics.worker_started()
         try:

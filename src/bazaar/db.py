@@ -5,27 +5,36 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from functools import partial
+from typing import Annotated, Any, Concatenate, ParamSpec, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DisconnectionError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
+from sqlalchemy.util import greenlet_spawn
 
 from bazaar.config import Settings
 from bazaar.fields import MAX_ID
 
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # A pooled connection idle for longer than this is pinged before use.
 PING_AFTER_IDLE_SECONDS = 1.0
 # Execution option read by the SQLite `begin` hook: this transaction will write.
 WRITE = "bazaar_write"
+
+P = ParamSpec("P")
+T = TypeVar("T")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -159,32 +168,54 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
             connection.exec_driver_sql("BEGIN")
 
 
-_WRITE_OPTIONS = {WRITE: True}
-# A request that only reads needs no transaction of its own on PostgreSQL: each
-# statement reads a consistent snapshot, and BEGIN and COMMIT cost two round trips.
-_AUTOCOMMIT = {"isolation_level": "AUTOCOMMIT"}
+class Reads:
+    """Runs a read (a plain function of a `Connection`) on a pooled connection.
+
+    The whole read runs in one greenlet: it checks a connection out, executes
+    and returns the connection in a single switch into SQLAlchemy's synchronous
+    core. Each awaited call of the asyncio API (connect, execute, close, and a
+    session's begin and commit) is a switch of its own, and together they cost
+    more than the query. On PostgreSQL a read runs in autocommit: each statement
+    reads a consistent snapshot, without BEGIN and COMMIT round trips. On SQLite
+    it is one deferred transaction, rolled back when the connection goes back.
+
+    A read must not be run while the request's session holds a connection: the
+    two would take two connections from the pool at once.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        if engine.dialect.name == "postgresql":
+            engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._engine = engine.sync_engine
+
+    async def __call__(
+        self, read: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        return await greenlet_spawn(partial(self._run, read, *args, **kwargs))
+
+    def _run(
+        self, read: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        with self._engine.connect() as connection:
+            return read(connection, *args, **kwargs)
 
 
-def _by_method(request: Request) -> dict[str, Any] | None:
-    if request.method not in SAFE_METHODS:
-        return _WRITE_OPTIONS
-    engine: AsyncEngine = request.app.state.engine
-    return _AUTOCOMMIT if engine.dialect.name == "postgresql" else None
+def sessionmakers(engine: AsyncEngine) -> dict[bool, async_sessionmaker[AsyncSession]]:
+    """Session factories by whether the request writes: a writer takes SQLite's write lock."""
+    return {
+        write: async_sessionmaker(
+            engine.execution_options(**{WRITE: write}), expire_on_commit=False
+        )
+        for write in (True, False)
+    }
 
 
-def _in_a_transaction(_request: Request) -> dict[str, Any] | None:
-    return None
-
-
-def _unit_of_work(
-    options_for: Callable[[Request], dict[str, Any] | None],
-) -> Callable[[Request], AsyncIterator[AsyncSession]]:
+def _unit_of_work(*, write: bool) -> Callable[[Request], AsyncIterator[AsyncSession]]:
     async def session_dependency(request: Request) -> AsyncIterator[AsyncSession]:
-        session: AsyncSession = request.app.state.sessionmaker()
+        # The session takes a connection when it first runs a statement, not before:
+        # a request refused on the way in (a bad token) costs no database work.
+        session: AsyncSession = request.app.state.sessionmakers[write]()
         try:
-            options = options_for(request)
-            if options is not None:
-                await session.connection(execution_options=options)
             yield session
             await session.commit()
         except BaseException:
@@ -196,12 +227,15 @@ def _unit_of_work(
     return session_dependency
 
 
+async def _reads(request: Request) -> Reads:
+    reads: Reads = request.app.state.reads
+    return reads
+
+
 # The request's session: one transaction, committed before the response is sent
-# (rolled back on any error); on SQLite a write request takes the write lock first.
-get_session = _unit_of_work(_by_method)
+# (rolled back on any error); on SQLite it takes the write lock when it begins.
+SessionDep = Annotated[AsyncSession, Depends(_unit_of_work(write=True), scope="function")]
 # The same for a write request that mostly reads (login): no write lock up front.
-get_read_session = _unit_of_work(_in_a_transaction)
-
-
-SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
-ReadSessionDep = Annotated[AsyncSession, Depends(get_read_session, scope="function")]
+ReadSessionDep = Annotated[AsyncSession, Depends(_unit_of_work(write=False), scope="function")]
+# What a request that only reads uses instead of a session.
+ReadsDep = Annotated[Reads, Depends(_reads)]

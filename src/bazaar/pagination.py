@@ -20,7 +20,7 @@ from typing import Annotated, Any, TypeAlias
 
 from fastapi import Depends, Query, Request
 from sqlalchemy import Row, Select, literal, tuple_
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import InstrumentedAttribute
 
 from bazaar.errors import InvalidInput
@@ -97,7 +97,7 @@ class PageRequest:
     cursors: Cursors
 
 
-def _page_request(
+async def _page_request(
     request: Request,
     skip: Annotated[int, Query(ge=0, le=MAX_ID, description="Rows to skip")] = 0,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows per page")] = 100,
@@ -125,8 +125,8 @@ class Page:
         return {"Link": f'<{url}>; rel="next"'}
 
 
-async def paginate(
-    session: AsyncSession,
+def paginate(
+    connection: Connection,
     statement: AnySelect,
     *,
     page: PageRequest,
@@ -148,7 +148,7 @@ async def paginate(
             statement = statement.where(left < right if sort.descending else left > right)
     order = [key] if same_key else [key, row_id]
     statement = statement.order_by(*(c.desc() if sort.descending else c.asc() for c in order))
-    rows = (await session.execute(statement.offset(page.skip).limit(page.limit + 1))).all()
+    rows = connection.execute(statement.offset(page.skip).limit(page.limit + 1)).all()
     if len(rows) <= page.limit:
         return Page(rows, None)
     rows = rows[: page.limit]

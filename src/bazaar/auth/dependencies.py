@@ -7,19 +7,19 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
-from bazaar.db import SessionDep
+from bazaar.db import ReadsDep
 from bazaar.errors import Forbidden, Unauthorized
 from bazaar.security import TokenClaims, Tokens
 from bazaar.users import service as users
-from bazaar.users.models import User
+from bazaar.users.models import Caller
 
 bearer = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
 
 
-def _claims(
+async def _claims(
     request: Request, token: Annotated[str | None, Depends(bearer)]
 ) -> tuple[Tokens, TokenClaims]:
-    # Checked before the session is opened: a bad token costs no database work.
+    # Checked before anything touches the database: a bad token costs no database work.
     if not token:
         raise Unauthorized()
     tokens: Tokens = request.app.state.tokens
@@ -30,26 +30,27 @@ def _claims(
 
 
 async def _current_user(
-    checked: Annotated[tuple[Tokens, TokenClaims], Depends(_claims)], session: SessionDep
-) -> User:
+    checked: Annotated[tuple[Tokens, TokenClaims], Depends(_claims)], reads: ReadsDep
+) -> Caller:
     tokens, claims = checked
-    # Load the user on every request, so that a token stops working the moment
+    # Read the user on every request, so that a token stops working the moment
     # its user is deleted, deactivated or changes password.
-    user = await users.find_user(session, claims.user_id)
+    row = await reads(users.read_signed_in, claims.user_id)
     if (
-        user is None
-        or not user.is_active
-        or tokens.password_stamp(user.hashed_password) != claims.password_stamp
+        row is None
+        or not row.is_active
+        or tokens.password_stamp(row.hashed_password) != claims.password_stamp
     ):
         raise Unauthorized("Invalid or expired token")
-    return user
+    return Caller(row.id, row.name, row.email, row.is_active, row.is_admin, row.created_at)
 
 
-async def _admin_user(user: Annotated[User, Depends(_current_user)]) -> User:
+async def _admin_user(user: Annotated[Caller, Depends(_current_user)]) -> Caller:
     if not user.is_admin:
         raise Forbidden("Admins only")
     return user
 
 
-CurrentUser = Annotated[User, Depends(_current_user)]
-AdminUser = Annotated[User, Depends(_admin_user)]
+# The signed-in user. Resolved before the request's session opens, as a read of its own.
+CurrentUser = Annotated[Caller, Depends(_current_user)]
+AdminUser = Annotated[Caller, Depends(_admin_user)]

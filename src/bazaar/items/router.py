@@ -7,14 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 
 from bazaar.auth.dependencies import CurrentUser
-from bazaar.db import SessionDep
+from bazaar.db import ReadsDep, SessionDep
 from bazaar.errors import BODY_ERRORS, UNAUTHENTICATED, Responses
 from bazaar.items import service
 from bazaar.items.dependencies import OwnedItem, etag
 from bazaar.items.schemas import ItemCreate, ItemFilters, ItemOut, ItemQuery, ItemUpdate
 from bazaar.pagination import Page, PageQuery
 from bazaar.responses import JSONOf
-from bazaar.users import service as users
 
 router = APIRouter(tags=["items"])
 
@@ -41,7 +40,7 @@ async def create_item(
     data: ItemCreate, caller: CurrentUser, request: Request, session: SessionDep
 ) -> Response:
     """List a new item for sale."""
-    item = await service.create_item(session, owner=caller, data=data)
+    item = await service.create_item(session, owner_id=caller.id, data=data)
     location = str(request.url_for("get_item", item_id=item.id))
     headers = {"Location": location, "ETag": etag(item.version)}
     return ITEM(item, status_code=status.HTTP_201_CREATED, headers=headers)
@@ -52,17 +51,17 @@ async def list_items(
     filters: Annotated[ItemFilters, Query()],
     page: PageQuery,
     request: Request,
-    session: SessionDep,
+    reads: ReadsDep,
 ) -> Response:
     """Browse items, filtered and sorted."""
-    result = await service.list_items(session, query=filters, owner_id=filters.owner_id, page=page)
+    result = await reads(service.list_items, query=filters, owner_id=filters.owner_id, page=page)
     return _listed(result, request)
 
 
 @router.get("/items/{item_id}", response_model=ItemOut, responses=_404)
-async def get_item(item_id: int, session: SessionDep) -> Response:
+async def get_item(item_id: int, reads: ReadsDep) -> Response:
     """One item; its `ETag` is the version to name in If-Match."""
-    row = await service.read_item(session, item_id)
+    row = await reads(service.read_item, item_id)
     return ITEM(row, headers={"ETag": etag(row.version)})
 
 
@@ -97,9 +96,8 @@ async def list_user_items(
     query: Annotated[ItemQuery, Query()],
     page: PageQuery,
     request: Request,
-    session: SessionDep,
+    reads: ReadsDep,
 ) -> Response:
     """One user's items, filtered and sorted."""
-    owner = await users.get_user(session, user_id)
-    result = await service.list_items(session, query=query, owner_id=owner.id, page=page)
+    result = await reads(service.list_user_items, user_id, query=query, page=page)
     return _listed(result, request)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import bindparam, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bazaar.db import id_in_range
@@ -10,7 +11,7 @@ from bazaar.errors import NotFound, PreconditionFailed
 from bazaar.items.models import Item
 from bazaar.items.schemas import ItemCreate, ItemQuery, ItemSort, ItemUpdate
 from bazaar.pagination import AnyRow, Page, PageRequest, Sort, paginate
-from bazaar.users.models import User
+from bazaar.users import service as users
 
 # What a read shows of an item, read as plain rows: building ORM objects for rows
 # that will only be serialised cost more than the query.
@@ -30,9 +31,9 @@ SORTS: dict[ItemSort, Sort] = {
 }
 
 
-async def create_item(session: AsyncSession, *, owner: User, data: ItemCreate) -> Item:
-    """List a new item, owned by `owner`."""
-    item = Item(name=data.name, price=data.price, owner_id=owner.id)
+async def create_item(session: AsyncSession, *, owner_id: int, data: ItemCreate) -> Item:
+    """List a new item, owned by the user `owner_id`."""
+    item = Item(name=data.name, price=data.price, owner_id=owner_id)
     session.add(item)
     await session.flush()
     return item
@@ -52,11 +53,11 @@ async def get_item(session: AsyncSession, item_id: int, *, for_update: bool = Fa
     return item
 
 
-async def read_item(session: AsyncSession, item_id: int) -> AnyRow:
+def read_item(connection: Connection, item_id: int) -> AnyRow:
     """The item with this id, as a row; NotFound otherwise."""
     if not id_in_range(item_id):
         raise NotFound("Item not found")
-    row = (await session.execute(_ITEM_BY_ID, {"item_id": item_id})).first()
+    row = connection.execute(_ITEM_BY_ID, {"item_id": item_id}).first()
     if row is None:
         raise NotFound("Item not found")
     return row
@@ -81,8 +82,8 @@ async def delete_item(session: AsyncSession, item: Item) -> None:
     await session.flush()
 
 
-async def list_items(
-    session: AsyncSession,
+def list_items(
+    connection: Connection,
     *,
     query: ItemQuery,
     page: PageRequest,
@@ -98,11 +99,19 @@ async def list_items(
         statement = statement.where(Item.price <= query.max_price)
     if query.q is not None:
         statement = statement.where(Item.name.icontains(query.q, autoescape=True))
-    return await paginate(
-        session,
+    return paginate(
+        connection,
         statement,
         page=page,
         sort=SORTS[query.sort],
         id_column=Item.id,
         scope="items",
     )
+
+
+def list_user_items(
+    connection: Connection, user_id: int, *, query: ItemQuery, page: PageRequest
+) -> Page:
+    """The items of the user `user_id`, as `list_items` gives them; NotFound for no such user."""
+    users.require_user(connection, user_id)
+    return list_items(connection, query=query, page=page, owner_id=user_id)

@@ -7,14 +7,14 @@ from typing import Annotated, NoReturn
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
 from bazaar.auth.dependencies import AdminUser, CurrentUser
-from bazaar.db import SessionDep
+from bazaar.db import ReadsDep, SessionDep
 from bazaar.errors import BODY_ERRORS, UNAUTHENTICATED, Responses
 from bazaar.fields import Name
 from bazaar.pagination import PageQuery
 from bazaar.responses import JSONOf
 from bazaar.security import Passwords
 from bazaar.users import service
-from bazaar.users.dependencies import AddressedUser
+from bazaar.users.dependencies import AddressedId, AddressedUser
 from bazaar.users.schemas import UserAdminUpdate, UserCreate, UserOut, UserUpdate
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -45,10 +45,10 @@ async def create_user(data: UserCreate, request: Request, session: SessionDep) -
 
 @router.get("", response_model=list[UserOut], responses=UNAUTHENTICATED | _403)
 async def list_users(
-    _admin: AdminUser, request: Request, session: SessionDep, page: PageQuery
+    _admin: AdminUser, request: Request, reads: ReadsDep, page: PageQuery
 ) -> Response:
     """All users, in id order (admins only)."""
-    result = await service.list_users(session, page=page)
+    result = await reads(service.list_users, page=page)
     return USERS(result.rows, headers=result.headers(request))
 
 
@@ -63,8 +63,9 @@ async def update_me(
     data: UserUpdate, caller: CurrentUser, request: Request, session: SessionDep
 ) -> Response:
     """Change your own account; a new password needs `current_password`."""
+    user = await service.get_user(session, caller.id)
     user = await service.update_user(
-        session, caller, data=data, caller=caller, passwords=_passwords(request)
+        session, user, data=data, caller=caller, passwords=_passwords(request)
     )
     return USER(user)
 
@@ -76,9 +77,9 @@ async def me_method_not_allowed() -> NoReturn:
 
 
 @router.get("/{user_id}", response_model=UserOut, responses=UNAUTHENTICATED | _403 | _404)
-async def get_user(user: AddressedUser) -> Response:
+async def get_user(user_id: AddressedId, reads: ReadsDep) -> Response:
     """One user (yourself, or anyone for admins)."""
-    return USER(user)
+    return USER(await reads(service.read_user, user_id))
 
 
 @router.put("/{user_id}", response_model=UserOut, responses=UNAUTHENTICATED | _403 | _404)

@@ -2,21 +2,53 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bazaar.db import id_in_range
 from bazaar.errors import Conflict, Forbidden, NotFound
-from bazaar.pagination import Page, PageRequest, Sort, paginate
+from bazaar.pagination import AnyRow, Page, PageRequest, Sort, paginate
 from bazaar.security import Passwords
-from bazaar.users.models import User
+from bazaar.users.models import Caller, User
 from bazaar.users.schemas import UserAdminUpdate, UserCreate, UserUpdate
 
 EMAIL_IN_USE = "Email already in use"
 BY_ID = Sort("id", User.id)
 # What a list shows of each user (never the password hash).
 USER_COLUMNS = (User.id, User.name, User.email, User.is_active, User.is_admin, User.created_at)
+
+
+_USER_BY_ID = select(*USER_COLUMNS).where(User.id == bindparam("user_id"))
+# Who signs in: what they may see of themselves, and the hash their token is bound to.
+_SIGNED_IN_BY_ID = select(*USER_COLUMNS, User.hashed_password).where(
+    User.id == bindparam("user_id")
+)
+
+
+def read_user(connection: Connection, user_id: int) -> AnyRow:
+    """The user with this id, as a row (no password hash); NotFound otherwise."""
+    row = (
+        connection.execute(_USER_BY_ID, {"user_id": user_id}).first()
+        if id_in_range(user_id)
+        else None
+    )
+    if row is None:
+        raise NotFound("User not found")
+    return row
+
+
+def require_user(connection: Connection, user_id: int) -> None:
+    """NotFound unless a user with this id exists."""
+    read_user(connection, user_id)
+
+
+def read_signed_in(connection: Connection, user_id: int) -> AnyRow | None:
+    """The user with this id and their password hash, or None."""
+    if not id_in_range(user_id):
+        return None
+    return connection.execute(_SIGNED_IN_BY_ID, {"user_id": user_id}).first()
 
 
 async def find_user(session: AsyncSession, user_id: int) -> User | None:
@@ -40,10 +72,10 @@ async def find_user_by_email(session: AsyncSession, email: str) -> User | None:
     return await session.scalar(select(User).where(User.email == email))
 
 
-async def list_users(session: AsyncSession, *, page: PageRequest) -> Page:
+def list_users(connection: Connection, *, page: PageRequest) -> Page:
     """Users in id order, a page at a time."""
-    return await paginate(
-        session, select(*USER_COLUMNS), page=page, sort=BY_ID, id_column=User.id, scope="users"
+    return paginate(
+        connection, select(*USER_COLUMNS), page=page, sort=BY_ID, id_column=User.id, scope="users"
     )
 
 
@@ -77,7 +109,7 @@ async def update_user(
     user: User,
     *,
     data: UserUpdate,
-    caller: User,
+    caller: Caller,
     passwords: Passwords,
 ) -> User:
     """Apply the fields `data` sets, by the rules of who may change what."""
