@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from functools import partial
 from typing import Annotated, Any, Concatenate, ParamSpec, TypeVar
@@ -12,6 +14,7 @@ from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData, event
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.exc import DisconnectionError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -93,6 +96,12 @@ def _utcnow_sqlite(element: utcnow, compiler: SQLCompiler, **kw: Any) -> str:
     return "(strftime('%Y-%m-%d %H:%M:%f000', 'now'))"
 
 
+def create_gate(settings: Settings) -> Gate:
+    """The gate in front of the pool `create_engine` makes for `settings`."""
+    places = None if settings.is_sqlite else settings.pool_size + settings.max_overflow
+    return Gate(places, settings.pool_timeout_seconds)
+
+
 def create_engine(settings: Settings) -> AsyncEngine:
     """The engine for `settings`, with the per-dialect options Bazaar relies on."""
     if settings.is_sqlite:
@@ -168,6 +177,69 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
             connection.exec_driver_sql("BEGIN")
 
 
+_holding_a_place: ContextVar[bool] = ContextVar("holding_a_place", default=False)
+
+
+class Gate:
+    """Lets requests take pooled connections in the order they asked for them.
+
+    SQLAlchemy's asyncio pool gives a returned connection to whichever caller
+    asks next, and a waiting caller that loses that race queues again at the
+    back: under load a few requests starve for seconds while the rest fly. Here
+    requests queue first come, first served (asyncio's semaphore hands a freed
+    place to the longest waiter), with one place per connection the pool can
+    open, so no one waits in the pool itself. A request that holds a place
+    already goes through without taking a second one. `places=None` lets
+    everyone through (SQLite, where the write lock orders writers).
+    """
+
+    def __init__(self, places: int | None, timeout: float) -> None:
+        self._places = None if places is None else asyncio.Semaphore(places)
+        self._timeout = timeout
+
+    def place(self) -> _Place:
+        return _Place(self)
+
+    async def _enter(self) -> asyncio.Semaphore | None:
+        """Wait for a place; the semaphore to give it back to, or None when none was taken."""
+        places = self._places
+        if places is None or _holding_a_place.get():
+            return None
+        if not places.locked():
+            await places.acquire()  # returns at once
+        else:
+            await self._wait(places)
+        _holding_a_place.set(True)
+        return places
+
+    async def _wait(self, places: asyncio.Semaphore) -> None:
+        try:
+            async with asyncio.timeout(self._timeout):
+                await places.acquire()
+        except TimeoutError:
+            raise PoolTimeoutError(
+                f"no database connection came free within {self._timeout:g} s"
+            ) from None
+
+
+class _Place:
+    """A place at the gate, held for an `async with` block."""
+
+    __slots__ = ("_gate", "_taken")
+
+    def __init__(self, gate: Gate) -> None:
+        self._gate = gate
+        self._taken: asyncio.Semaphore | None = None
+
+    async def __aenter__(self) -> None:
+        self._taken = await self._gate._enter()
+
+    async def __aexit__(self, *_exc: object) -> None:
+        if self._taken is not None:
+            _holding_a_place.set(False)
+            self._taken.release()
+
+
 class Reads:
     """Runs a read (a plain function of a `Connection`) on a pooled connection.
 
@@ -179,19 +251,21 @@ class Reads:
     reads a consistent snapshot, without BEGIN and COMMIT round trips. On SQLite
     it is one deferred transaction, rolled back when the connection goes back.
 
-    A read must not be run while the request's session holds a connection: the
+    A read should not run while the request's session holds a connection: the
     two would take two connections from the pool at once.
     """
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, gate: Gate) -> None:
         if engine.dialect.name == "postgresql":
             engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._engine = engine.sync_engine
+        self._gate = gate
 
     async def __call__(
         self, read: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        return await greenlet_spawn(partial(self._run, read, *args, **kwargs))
+        async with self._gate.place():
+            return await greenlet_spawn(partial(self._run, read, *args, **kwargs))
 
     def _run(
         self, read: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs
@@ -214,15 +288,17 @@ def _unit_of_work(*, write: bool) -> Callable[[Request], AsyncIterator[AsyncSess
     async def session_dependency(request: Request) -> AsyncIterator[AsyncSession]:
         # The session takes a connection when it first runs a statement, not before:
         # a request refused on the way in (a bad token) costs no database work.
-        session: AsyncSession = request.app.state.sessionmakers[write]()
-        try:
-            yield session
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            raise
-        finally:
-            await session.close()
+        gate: Gate = request.app.state.gate
+        async with gate.place():
+            session: AsyncSession = request.app.state.sessionmakers[write]()
+            try:
+                yield session
+                await session.commit()
+            except BaseException:
+                await session.rollback()
+                raise
+            finally:
+                await session.close()
 
     return session_dependency
 

@@ -7,15 +7,16 @@ from typing import Any
 
 from fastapi import Response
 from pydantic import TypeAdapter
+from sqlalchemy import Row
 
 
 class JSONOf:
     """Renders values of one shape (a schema, or a list of one) as a JSON response.
 
-    It reads ORM objects and database rows by attribute. Routes return its
-    responses directly: FastAPI would otherwise validate and serialise the value
-    once more, and a list would be validated item by item in Python first. The
-    route's `response_model` still documents the shape.
+    It reads database rows, ORM objects and other objects by attribute. Routes
+    return its responses directly: FastAPI would otherwise validate and
+    serialise the value once more, and a list would be validated item by item in
+    Python first. The route's `response_model` still documents the shape.
     """
 
     def __init__(self, shape: Any) -> None:
@@ -24,10 +25,20 @@ class JSONOf:
     def __call__(
         self, value: object, *, status_code: int = 200, headers: Mapping[str, str] | None = None
     ) -> Response:
-        validated = self._adapter.validate_python(value, from_attributes=True)
+        validated = self._adapter.validate_python(_plain(value), from_attributes=True)
         return Response(
             self._adapter.dump_json(validated),
             status_code=status_code,
             headers=headers,
             media_type="application/json",
         )
+
+
+def _plain(value: object) -> object:
+    """Database rows as dicts, which pydantic reads many times faster than a row's attributes."""
+    if isinstance(value, Row):
+        return dict(zip(value._fields, value, strict=True))
+    if isinstance(value, list | tuple) and value and isinstance(value[0], Row):
+        keys = value[0]._fields
+        return [dict(zip(keys, row, strict=True)) for row in value]
+    return value
