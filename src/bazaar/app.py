@@ -13,7 +13,7 @@ from starlette.types import ASGIApp
 from bazaar.auth.router import router as auth_router
 from bazaar.auth.throttle import LoginThrottle
 from bazaar.config import Settings
-from bazaar.db import Reads, create_engine, create_gate, sessionmakers
+from bazaar.db import Database, create_engine, create_gate, sessionmakers
 from bazaar.errors import install_error_handlers
 from bazaar.items.router import router as items_router
 from bazaar.middleware import DeclaredBodyLimit, Observability, TrailingSlash
@@ -56,7 +56,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.engine = engine
         app.state.sessionmakers = sessionmakers(engine)
         app.state.gate = gate = create_gate(settings)
-        app.state.reads = Reads(engine, gate)
+        app.state.database = Database(engine, gate)
         app.state.readiness = Readiness(engine)
         metrics.worker_started()
         try:

@@ -240,38 +240,57 @@ class _Place:
             self._taken.release()
 
 
-class Reads:
-    """Runs a read (a plain function of a `Connection`) on a pooled connection.
+class Database:
+    """Runs a function of a `Connection` on a pooled connection, in one go.
 
-    The whole read runs in one greenlet: it checks a connection out, executes
-    and returns the connection in a single switch into SQLAlchemy's synchronous
-    core. Each awaited call of the asyncio API (connect, execute, close, and a
-    session's begin and commit) is a switch of its own, and together they cost
-    more than the query. On PostgreSQL a read runs in autocommit: each statement
-    reads a consistent snapshot, without BEGIN and COMMIT round trips. On SQLite
-    it is one deferred transaction, rolled back when the connection goes back.
+    The whole function runs in one greenlet: it checks a connection out,
+    executes and gives the connection back in a single switch into
+    SQLAlchemy's synchronous core. Each awaited call of the asyncio API
+    (connect, execute, commit, close) is a switch of its own, and an
+    AsyncSession adds its unit-of-work bookkeeping on top; together they cost
+    several times the query. Routes whose work is a few known statements use
+    this; those that change objects the ORM tracks use the request's session.
 
-    A read should not run while the request's session holds a connection: the
-    two would take two connections from the pool at once.
+    A function should not run here while the request's session holds a
+    connection: the two would take two connections from the pool at once.
     """
 
     def __init__(self, engine: AsyncEngine, gate: Gate) -> None:
+        reads = engine
         if engine.dialect.name == "postgresql":
-            engine = engine.execution_options(isolation_level="AUTOCOMMIT")
-        self._engine = engine.sync_engine
+            reads = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._reads = reads.sync_engine
+        self._writes = engine.execution_options(**{WRITE: True}).sync_engine
         self._gate = gate
 
-    async def __call__(
+    async def read(
         self, read: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs
     ) -> T:
+        """`read(connection, ...)`: in autocommit on PostgreSQL, where each statement reads
+        a consistent snapshot without BEGIN and COMMIT round trips; in one deferred
+        transaction on SQLite."""
         async with self._gate.place():
-            return await greenlet_spawn(partial(self._run, read, *args, **kwargs))
+            return await greenlet_spawn(partial(self._read, read, *args, **kwargs))
 
-    def _run(
+    async def write(
+        self, write: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """`write(connection, ...)` in one transaction, committed when it returns (rolled
+        back if it raises); on SQLite it takes the write lock when it begins."""
+        async with self._gate.place():
+            return await greenlet_spawn(partial(self._write, write, *args, **kwargs))
+
+    def _read(
         self, read: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        with self._engine.connect() as connection:
+        with self._reads.connect() as connection:
             return read(connection, *args, **kwargs)
+
+    def _write(
+        self, write: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        with self._writes.begin() as connection:
+            return write(connection, *args, **kwargs)
 
 
 def sessionmakers(engine: AsyncEngine) -> dict[bool, async_sessionmaker[AsyncSession]]:
@@ -303,9 +322,9 @@ def _unit_of_work(*, write: bool) -> Callable[[Request], AsyncIterator[AsyncSess
     return session_dependency
 
 
-async def _reads(request: Request) -> Reads:
-    reads: Reads = request.app.state.reads
-    return reads
+async def _database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
 
 
 # The request's session: one transaction, committed before the response is sent
@@ -313,5 +332,5 @@ async def _reads(request: Request) -> Reads:
 SessionDep = Annotated[AsyncSession, Depends(_unit_of_work(write=True), scope="function")]
 # The same for a write request that mostly reads (login): no write lock up front.
 ReadSessionDep = Annotated[AsyncSession, Depends(_unit_of_work(write=False), scope="function")]
-# What a request that only reads uses instead of a session.
-ReadsDep = Annotated[Reads, Depends(_reads)]
+# Reads, and writes of a few known statements, without a session.
+DatabaseDep = Annotated[Database, Depends(_database)]

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
-from bazaar.db import ReadsDep
+from bazaar.db import DatabaseDep
 from bazaar.errors import Forbidden, Unauthorized
 from bazaar.security import TokenClaims, Tokens
 from bazaar.users import service as users
@@ -30,12 +30,12 @@ async def _claims(
 
 
 async def _current_user(
-    checked: Annotated[tuple[Tokens, TokenClaims], Depends(_claims)], reads: ReadsDep
+    checked: Annotated[tuple[Tokens, TokenClaims], Depends(_claims)], db: DatabaseDep
 ) -> Caller:
     tokens, claims = checked
     # Read the user on every request, so that a token stops working the moment
     # its user is deleted, deactivated or changes password.
-    row = await reads(users.read_signed_in, claims.user_id)
+    row = await db.read(users.read_signed_in, claims.user_id)
     if (
         row is None
         or not row.is_active

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 
 from bazaar.auth.dependencies import CurrentUser
-from bazaar.db import ReadsDep, SessionDep
+from bazaar.db import DatabaseDep, SessionDep
 from bazaar.errors import BODY_ERRORS, UNAUTHENTICATED, Responses
 from bazaar.items import service
 from bazaar.items.dependencies import OwnedItem, etag
@@ -37,13 +37,13 @@ def _listed(page: Page, request: Request) -> Response:
     responses=UNAUTHENTICATED | BODY_ERRORS,
 )
 async def create_item(
-    data: ItemCreate, caller: CurrentUser, request: Request, session: SessionDep
+    data: ItemCreate, caller: CurrentUser, request: Request, db: DatabaseDep
 ) -> Response:
     """List a new item for sale."""
-    item = await service.create_item(session, owner_id=caller.id, data=data)
-    location = str(request.url_for("get_item", item_id=item.id))
-    headers = {"Location": location, "ETag": etag(item.version)}
-    return ITEM(item, status_code=status.HTTP_201_CREATED, headers=headers)
+    row = await db.write(service.create_item, owner_id=caller.id, data=data)
+    location = str(request.url_for("get_item", item_id=row.id))
+    headers = {"Location": location, "ETag": etag(row.version)}
+    return ITEM(row, status_code=status.HTTP_201_CREATED, headers=headers)
 
 
 @router.get("/items", response_model=list[ItemOut])
@@ -51,17 +51,17 @@ async def list_items(
     filters: Annotated[ItemFilters, Query()],
     page: PageQuery,
     request: Request,
-    reads: ReadsDep,
+    db: DatabaseDep,
 ) -> Response:
     """Browse items, filtered and sorted."""
-    result = await reads(service.list_items, query=filters, owner_id=filters.owner_id, page=page)
+    result = await db.read(service.list_items, query=filters, owner_id=filters.owner_id, page=page)
     return _listed(result, request)
 
 
 @router.get("/items/{item_id}", response_model=ItemOut, responses=_404)
-async def get_item(item_id: int, reads: ReadsDep) -> Response:
+async def get_item(item_id: int, db: DatabaseDep) -> Response:
     """One item; its `ETag` is the version to name in If-Match."""
-    row = await reads(service.read_item, item_id)
+    row = await db.read(service.read_item, item_id)
     return ITEM(row, headers={"ETag": etag(row.version)})
 
 
@@ -96,8 +96,8 @@ async def list_user_items(
     query: Annotated[ItemQuery, Query()],
     page: PageQuery,
     request: Request,
-    reads: ReadsDep,
+    db: DatabaseDep,
 ) -> Response:
     """One user's items, filtered and sorted."""
-    result = await reads(service.list_user_items, user_id, query=query, page=page)
+    result = await db.read(service.list_user_items, user_id, query=query, page=page)
     return _listed(result, request)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -18,6 +18,8 @@ from bazaar.users import service as users
 ITEM_COLUMNS = (Item.id, Item.name, Item.price, Item.owner_id, Item.created_at, Item.version)
 # Built once: composing the statement anew took a tenth of a read's time.
 _ITEM_BY_ID = select(*ITEM_COLUMNS).where(Item.id == bindparam("item_id"))
+# A new item is one statement: the ORM's unit of work would add nothing but its cost.
+_INSERT_ITEM = insert(Item).returning(*ITEM_COLUMNS)
 
 SORTS: dict[ItemSort, Sort] = {
     "id": Sort("id", Item.id),
@@ -31,12 +33,10 @@ SORTS: dict[ItemSort, Sort] = {
 }
 
 
-async def create_item(session: AsyncSession, *, owner_id: int, data: ItemCreate) -> Item:
-    """List a new item, owned by the user `owner_id`."""
-    item = Item(name=data.name, price=data.price, owner_id=owner_id)
-    session.add(item)
-    await session.flush()
-    return item
+def create_item(connection: Connection, *, owner_id: int, data: ItemCreate) -> AnyRow:
+    """List a new item, owned by the user `owner_id`, at its first version."""
+    values = {"name": data.name, "price": data.price, "owner_id": owner_id, "version": 1}
+    return connection.execute(_INSERT_ITEM, values).one()
 
 
 async def get_item(session: AsyncSession, item_id: int, *, for_update: bool = False) -> Item:

@@ -7,7 +7,7 @@ from typing import Annotated, NoReturn
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
 from bazaar.auth.dependencies import AdminUser, CurrentUser
-from bazaar.db import ReadsDep, SessionDep
+from bazaar.db import DatabaseDep, SessionDep
 from bazaar.errors import BODY_ERRORS, UNAUTHENTICATED, Responses
 from bazaar.fields import Name
 from bazaar.pagination import PageQuery
@@ -45,10 +45,10 @@ async def create_user(data: UserCreate, request: Request, session: SessionDep) -
 
 @router.get("", response_model=list[UserOut], responses=UNAUTHENTICATED | _403)
 async def list_users(
-    _admin: AdminUser, request: Request, reads: ReadsDep, page: PageQuery
+    _admin: AdminUser, request: Request, db: DatabaseDep, page: PageQuery
 ) -> Response:
     """All users, in id order (admins only)."""
-    result = await reads(service.list_users, page=page)
+    result = await db.read(service.list_users, page=page)
     return USERS(result.rows, headers=result.headers(request))
 
 
@@ -77,9 +77,9 @@ async def me_method_not_allowed() -> NoReturn:
 
 
 @router.get("/{user_id}", response_model=UserOut, responses=UNAUTHENTICATED | _403 | _404)
-async def get_user(user_id: AddressedId, reads: ReadsDep) -> Response:
+async def get_user(user_id: AddressedId, db: DatabaseDep) -> Response:
     """One user (yourself, or anyone for admins)."""
-    return USER(await reads(service.read_user, user_id))
+    return USER(await db.read(service.read_user, user_id))
 
 
 @router.put("/{user_id}", response_model=UserOut, responses=UNAUTHENTICATED | _403 | _404)
