@@ -11,7 +11,7 @@ from bazaar.db import DatabaseDep
 from bazaar.errors import Forbidden, Unauthorized
 from bazaar.security import TokenClaims, Tokens
 from bazaar.users import service as users
-from bazaar.users.models import Caller
+from bazaar.users.schemas import UserOut
 
 bearer = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
 
@@ -31,7 +31,7 @@ async def _claims(
 
 async def _current_user(
     checked: Annotated[tuple[Tokens, TokenClaims], Depends(_claims)], db: DatabaseDep
-) -> Caller:
+) -> UserOut:
     tokens, claims = checked
     # Read the user on every request, so that a token stops working the moment
     # its user is deleted, deactivated or changes password.
@@ -42,15 +42,17 @@ async def _current_user(
         or tokens.password_stamp(row.hashed_password) != claims.password_stamp
     ):
         raise Unauthorized("Invalid or expired token")
-    return Caller(row.id, row.name, row.email, row.is_active, row.is_admin, row.created_at)
+    # A plain value, as the API shows the user (no hash): most requests only need to know
+    # who calls. A route that changes the caller's account loads them into its session.
+    return UserOut.model_validate(row, from_attributes=True)
 
 
-async def _admin_user(user: Annotated[Caller, Depends(_current_user)]) -> Caller:
+async def _admin_user(user: Annotated[UserOut, Depends(_current_user)]) -> UserOut:
     if not user.is_admin:
         raise Forbidden("Admins only")
     return user
 
 
 # The signed-in user. Resolved before the request's session opens, as a read of its own.
-CurrentUser = Annotated[Caller, Depends(_current_user)]
-AdminUser = Annotated[Caller, Depends(_admin_user)]
+CurrentUser = Annotated[UserOut, Depends(_current_user)]
+AdminUser = Annotated[UserOut, Depends(_admin_user)]

@@ -113,5 +113,5 @@ def list_user_items(
     connection: Connection, user_id: int, *, query: ItemQuery, page: PageRequest
 ) -> Page:
     """The items of the user `user_id`, as `list_items` gives them; NotFound for no such user."""
-    users.require_user(connection, user_id)
+    users.read_user(connection, user_id)  # NotFound for no such user
     return list_items(connection, query=query, page=page, owner_id=user_id)

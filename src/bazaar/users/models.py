@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Boolean, String, false, true
@@ -23,19 +22,3 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=utcnow())
 
     __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012 - SQLAlchemy's own mapping
-
-
-@dataclass(frozen=True, slots=True)
-class Caller:
-    """The signed-in user of a request, as read when the request came in.
-
-    A plain value, not an ORM object: most requests only need to know who calls.
-    A route that changes the caller's own account loads them into its session.
-    """
-
-    id: int
-    name: str
-    email: str
-    is_active: bool
-    is_admin: bool
-    created_at: datetime

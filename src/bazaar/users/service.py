@@ -11,8 +11,8 @@ from bazaar.db import id_in_range
 from bazaar.errors import Conflict, Forbidden, NotFound
 from bazaar.pagination import AnyRow, Page, PageRequest, Sort, paginate
 from bazaar.security import Passwords
-from bazaar.users.models import Caller, User
-from bazaar.users.schemas import UserAdminUpdate, UserCreate, UserUpdate
+from bazaar.users.models import User
+from bazaar.users.schemas import UserAdminUpdate, UserCreate, UserOut, UserUpdate
 
 EMAIL_IN_USE = "Email already in use"
 BY_ID = Sort("id", User.id)
@@ -22,9 +22,7 @@ USER_COLUMNS = (User.id, User.name, User.email, User.is_active, User.is_admin, U
 
 _USER_BY_ID = select(*USER_COLUMNS).where(User.id == bindparam("user_id"))
 # Who signs in: what they may see of themselves, and the hash their token is bound to.
-_SIGNED_IN_BY_ID = select(*USER_COLUMNS, User.hashed_password).where(
-    User.id == bindparam("user_id")
-)
+_SIGNED_IN_BY_ID = _USER_BY_ID.add_columns(User.hashed_password)
 
 
 def read_user(connection: Connection, user_id: int) -> AnyRow:
@@ -37,11 +35,6 @@ def read_user(connection: Connection, user_id: int) -> AnyRow:
     if row is None:
         raise NotFound("User not found")
     return row
-
-
-def require_user(connection: Connection, user_id: int) -> None:
-    """NotFound unless a user with this id exists."""
-    read_user(connection, user_id)
 
 
 def read_signed_in(connection: Connection, user_id: int) -> AnyRow | None:
@@ -109,7 +102,7 @@ async def update_user(
     user: User,
     *,
     data: UserUpdate,
-    caller: Caller,
+    caller: UserOut,
     passwords: Passwords,
 ) -> User:
     """Apply the fields `data` sets, by the rules of who may change what."""
