@@ -17,7 +17,8 @@ from bazaar.db import Database, create_engine, create_gate, sessionmakers
 from bazaar.errors import install_error_handlers
 from bazaar.items.router import router as items_router
 from bazaar.middleware import DeclaredBodyLimit, Observability, TrailingSlash
-from bazaar.ops.docs import install_docs
+from bazaar.ops.docs import mount_docs_assets
+from bazaar.ops.docs import router as docs_router
 from bazaar.ops.metrics import Metrics
 from bazaar.ops.readiness import Readiness
 from bazaar.ops.router import router as ops_router
@@ -86,8 +87,8 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.login_throttle = LoginThrottle(settings)
 
     install_error_handlers(app)
-    _add_routes(app, auth_router, users_router, items_router, ops_router)
-    install_docs(app)
+    _add_routes(app, auth_router, users_router, items_router, ops_router, docs_router)
+    mount_docs_assets(app)
     app.add_middleware(TrailingSlash)
     if settings.cors_origins:
         app.add_middleware(

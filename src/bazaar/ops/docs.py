@@ -76,7 +76,6 @@ async def redoc(request: Request) -> HTMLResponse:
     return _self_contained(page)
 
 
-def install_docs(app: FastAPI) -> None:
-    """Serve the docs pages, and their assets from the pinned `fastapi-offline` package."""
+def mount_docs_assets(app: FastAPI) -> None:
+    """Serve the pages' scripts and styles from the pinned `fastapi-offline` package."""
     app.mount(ASSETS, StaticFiles(packages=[("fastapi_offline", "static")]), name="docs-assets")
-    app.include_router(router)
