@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,20 @@ class Account:
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
+
+
+async def account(client: httpx.AsyncClient, *, name: str = "Test User") -> Account:
+    """A new user, signed up and logged in over HTTP (against any server `client` reaches)."""
+    email = f"user-{uuid.uuid4().hex[:12]}@example.com"
+    password = "correct-horse"
+    response = await client.post(
+        "/users/", json={"name": name, "email": email, "password": password}
+    )
+    assert response.status_code == 201, response.text
+    user_id = response.json()["id"]
+    response = await client.post("/auth/token", data={"username": email, "password": password})
+    assert response.status_code == 200, response.text
+    return Account(user_id, email, password, response.json()["access_token"])
 
 
 class Api:

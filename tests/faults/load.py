@@ -44,19 +44,6 @@ class Outcome:
         return 200 <= self.status < 300
 
 
-async def account(client: httpx.AsyncClient) -> Account:
-    """A new user, signed up and logged in over HTTP."""
-    email = f"fault-{uuid.uuid4().hex[:12]}@example.com"
-    response = await client.post(
-        "/users/", json={"name": "Fault Tester", "email": email, "password": PASSWORD}
-    )
-    assert response.status_code == 201, response.text
-    user_id = response.json()["id"]
-    response = await client.post("/auth/token", data={"username": email, "password": PASSWORD})
-    assert response.status_code == 200, response.text
-    return Account(user_id, email, PASSWORD, response.json()["access_token"])
-
-
 @dataclass
 class Load:
     """Writers that create uniquely named items, readers, and a `/ready` prober, until stopped."""

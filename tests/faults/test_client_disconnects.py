@@ -16,13 +16,13 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
+from tests.factories import account
 from tests.faults.cluster import Cluster
 from tests.faults.conftest import Figure
 from tests.faults.load import (
     IN_PROGRESS_GAUGE,
     PASSWORD,
     POOL_GAUGE,
-    account,
     gauge,
     logged_routes,
     logged_statuses,

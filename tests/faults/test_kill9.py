@@ -14,9 +14,10 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.factories import account
 from tests.faults.cluster import Cluster
 from tests.faults.conftest import Figure
-from tests.faults.load import Load, account, tracebacks
+from tests.faults.load import Load, tracebacks
 from tests.server import live_server
 
 # Rows that only a half-applied write could leave behind.

@@ -9,12 +9,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.factories import account
 from tests.faults.cluster import Cluster, ShutdownMode
 from tests.faults.conftest import Figure
 from tests.faults.load import (
     DATABASE_KINDS,
     Load,
-    account,
     checked_out,
     logged_statuses,
     tracebacks,

@@ -8,9 +8,10 @@ from pathlib import Path
 
 import httpx
 
+from tests.factories import account
 from tests.faults.cluster import Cluster
 from tests.faults.conftest import Figure
-from tests.faults.load import Load, account, checked_out, logged_statuses, tracebacks
+from tests.faults.load import Load, checked_out, logged_statuses, tracebacks
 from tests.server import live_server
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -22,7 +21,7 @@ from sqlalchemy import text
 from bazaar.config import Settings
 from bazaar.db import create_engine
 from tests.conftest import BACKENDS, SECRET
-from tests.factories import Account, Api
+from tests.factories import Account, Api, account
 from tests.server import LiveServer, live_server
 
 PASSWORD = "correct-horse"
@@ -75,18 +74,6 @@ async def _client(server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def _account(client: httpx.AsyncClient) -> Account:
-    email = f"c-{uuid.uuid4().hex[:12]}@example.com"
-    response = await client.post(
-        "/users", json={"name": "Writer", "email": email, "password": PASSWORD}
-    )
-    assert response.status_code == 201, response.text
-    user_id = response.json()["id"]
-    response = await client.post("/auth/token", data={"username": email, "password": PASSWORD})
-    assert response.status_code == 200, response.text
-    return Account(user_id, email, PASSWORD, response.json()["access_token"])
-
-
 def _no_lock_errors(server: LiveServer) -> None:
     logs = server.logs()
     assert "database is locked" not in logs
@@ -96,7 +83,7 @@ def _no_lock_errors(server: LiveServer) -> None:
 async def test_50_writers_of_read_then_write_transactions_never_fail(server: LiveServer) -> None:
     statuses: Counter[int] = Counter()
     async with _client(server) as client:
-        accounts = await asyncio.gather(*(_account(client) for _ in range(5)))
+        accounts = await asyncio.gather(*(account(client) for _ in range(5)))
 
         async def writer(n: int, owner: Account) -> None:
             async def call(method: str, url: str, **kwargs: Any) -> httpx.Response:
@@ -124,7 +111,7 @@ async def test_50_writers_of_read_then_write_transactions_never_fail(server: Liv
 
 async def test_50_racing_if_match_writes_let_exactly_one_through(server: LiveServer) -> None:
     async with _client(server) as client:
-        owner = await _account(client)
+        owner = await account(client)
         body = {"name": "Contested", "price": 1}
         item = await client.post("/items", json=body, headers=owner.headers)
         url, etag = item.headers["location"], item.headers["etag"]
