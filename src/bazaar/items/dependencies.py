@@ -35,7 +35,7 @@ async def _owned_item(
     session: SessionDep,
     if_match: Annotated[str | None, Header(description="Apply only to this ETag")] = None,
 ) -> Item:
-    item = await service.get_item(session, item_id, for_update=True)
+    item = await service.lock_item(session, item_id)
     if item.owner_id != caller.id and not caller.is_admin:
         raise Forbidden("Only the item's owner or an admin can change it")
     service.check_version(item, parse_if_match(if_match))

@@ -39,15 +39,15 @@ def create_item(connection: Connection, *, owner_id: int, data: ItemCreate) -> A
     return connection.execute(_INSERT_ITEM, values).one()
 
 
-async def get_item(session: AsyncSession, item_id: int, *, for_update: bool = False) -> Item:
-    """The item with this id; NotFound otherwise.
+async def lock_item(session: AsyncSession, item_id: int) -> Item:
+    """The item with this id, locked until the transaction ends; NotFound otherwise.
 
-    `for_update` locks the row until the transaction ends, so that a write
-    decides on the version it is about to replace (no lost updates).
+    A write so decides on the version it is about to replace (no lost updates).
+    Reads use `read_item`.
     """
     if not id_in_range(item_id):
         raise NotFound("Item not found")
-    item = await session.get(Item, item_id, with_for_update=for_update)
+    item = await session.get(Item, item_id, with_for_update=True)
     if item is None:
         raise NotFound("Item not found")
     return item

@@ -44,15 +44,9 @@ def read_signed_in(connection: Connection, user_id: int) -> AnyRow | None:
     return connection.execute(_SIGNED_IN_BY_ID, {"user_id": user_id}).first()
 
 
-async def find_user(session: AsyncSession, user_id: int) -> User | None:
-    if not id_in_range(user_id):
-        return None
-    return await session.get(User, user_id)
-
-
 async def get_user(session: AsyncSession, user_id: int) -> User:
-    """The user with this id; NotFound otherwise."""
-    user = await find_user(session, user_id)
+    """The user with this id, loaded into `session` to be changed; NotFound otherwise."""
+    user = await session.get(User, user_id) if id_in_range(user_id) else None
     if user is None:
         raise NotFound("User not found")
     return user
