@@ -16,7 +16,7 @@ from bazaar.config import Settings
 from bazaar.db import Database, create_engine, create_gate, sessionmakers
 from bazaar.errors import install_error_handlers
 from bazaar.items.router import router as items_router
-from bazaar.middleware import DeclaredBodyLimit, Observability, TrailingSlash
+from bazaar.middleware import BodyLimit, Observability, TrailingSlash
 from bazaar.ops.docs import mount_docs_assets
 from bazaar.ops.docs import router as docs_router
 from bazaar.ops.metrics import Metrics
@@ -32,7 +32,7 @@ class Bazaar(FastAPI):
 
     def build_middleware_stack(self) -> ASGIApp:
         limit = self.state.settings.max_body_bytes
-        stack = DeclaredBodyLimit(super().build_middleware_stack(), limit)
+        stack = BodyLimit(super().build_middleware_stack(), limit)
         return Observability(stack, self.state.metrics)
 
 
@@ -73,7 +73,6 @@ def create_app(settings: Settings) -> FastAPI:
         summary="Sign up, log in, list items with a price; anyone can browse them.",
         version="0.1.0",
         lifespan=lifespan,
-        max_body_size=settings.max_body_bytes,
         redirect_slashes=False,
         docs_url=None,
         redoc_url=None,
