@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, TypeAlias
 
 from fastapi import Depends, Query, Request
-from sqlalchemy import Row, Select, literal, tuple_
+from sqlalchemy import Integer, Row, Select, bindparam, tuple_
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -128,30 +129,53 @@ class Page:
 def paginate(
     connection: Connection,
     statement: AnySelect,
+    params: Mapping[str, Any],
     *,
     page: PageRequest,
     sort: Sort,
     id_column: InstrumentedAttribute[int],
     scope: str,
 ) -> Page:
-    """One page of `statement`'s rows (which include the sort column) in `sort` order."""
-    key, row_id = sort.column, id_column
-    same_key = key is row_id
+    """One page of `statement`'s rows (which include the sort column) in `sort` order.
+
+    `statement` binds its values by name, given in `params`, and is built once
+    per shape: the page statements made from it are kept, so that a request
+    runs SQL that SQLAlchemy has compiled and described already.
+    """
+    values = {**params, "page_skip": page.skip, "page_limit": page.limit + 1}
     if page.cursor is not None:
-        value, last_id = page.cursors.read(page.cursor, scope=scope, sort=sort)
-        after = literal(last_id, row_id.type)
-        if same_key:
-            statement = statement.where(row_id < after if sort.descending else row_id > after)
-        else:
-            left = tuple_(key, row_id)
-            right = tuple_(literal(value, key.type), after)
-            statement = statement.where(left < right if sort.descending else left > right)
-    order = [key] if same_key else [key, row_id]
-    statement = statement.order_by(*(c.desc() if sort.descending else c.asc() for c in order))
-    rows = connection.execute(statement.offset(page.skip).limit(page.limit + 1)).all()
+        values["page_after_value"], values["page_after_id"] = page.cursors.read(
+            page.cursor, scope=scope, sort=sort
+        )
+    paged = _page_statement(statement, sort, id_column, after=page.cursor is not None)
+    rows = connection.execute(paged, values).all()
     if len(rows) <= page.limit:
         return Page(rows, None)
     rows = rows[: page.limit]
     last = rows[-1]
-    next_cursor = page.cursors.make(scope, sort.name, getattr(last, key.key), last.id)
+    next_cursor = page.cursors.make(scope, sort.name, getattr(last, sort.column.key), last.id)
     return Page(rows, next_cursor)
+
+
+# Bounded: the shapes are a few dozen, but a caller that built its statement per
+# request must not make this grow without end.
+@functools.lru_cache(maxsize=256)
+def _page_statement(
+    statement: AnySelect, sort: Sort, id_column: InstrumentedAttribute[int], *, after: bool
+) -> AnySelect:
+    """`statement` in `sort` order, from `page_skip` for `page_limit` rows; when `after`,
+    only rows past the cursor's (`page_after_value`, `page_after_id`)."""
+    key, row_id = sort.column, id_column
+    same_key = key is row_id
+    if after:
+        last_id = bindparam("page_after_id", type_=row_id.type)
+        if same_key:
+            statement = statement.where(row_id < last_id if sort.descending else row_id > last_id)
+        else:
+            left = tuple_(key, row_id)
+            right = tuple_(bindparam("page_after_value", type_=key.type), last_id)
+            statement = statement.where(left < right if sort.descending else left > right)
+    order = [key] if same_key else [key, row_id]
+    statement = statement.order_by(*(c.desc() if sort.descending else c.asc() for c in order))
+    skip, limit = bindparam("page_skip", type_=Integer), bindparam("page_limit", type_=Integer)
+    return statement.offset(skip).limit(limit)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,7 +12,7 @@ from bazaar.db import id_in_range
 from bazaar.errors import NotFound, PreconditionFailed
 from bazaar.items.models import Item
 from bazaar.items.schemas import ItemCreate, ItemQuery, ItemSort, ItemUpdate
-from bazaar.pagination import AnyRow, Page, PageRequest, Sort, paginate
+from bazaar.pagination import AnyRow, AnySelect, Page, PageRequest, Sort, paginate
 from bazaar.users import service as users
 
 # What a read shows of an item, read as plain rows: building ORM objects for rows
@@ -90,23 +92,47 @@ def list_items(
     owner_id: int | None = None,
 ) -> Page:
     """Items matching `query`, in its order, a page at a time."""
-    statement = select(*ITEM_COLUMNS)
-    if owner_id is not None:
-        statement = statement.where(Item.owner_id == owner_id)
-    if query.min_price is not None:
-        statement = statement.where(Item.price >= query.min_price)
-    if query.max_price is not None:
-        statement = statement.where(Item.price <= query.max_price)
-    if query.q is not None:
-        statement = statement.where(Item.name.icontains(query.q, autoescape=True))
+    filters = {
+        "owner_id": owner_id,
+        "min_price": query.min_price,
+        "max_price": query.max_price,
+        "name_part": None if query.q is None else _like_escaped(query.q),
+    }
+    params = {name: value for name, value in filters.items() if value is not None}
     return paginate(
         connection,
-        statement,
+        _filtered_items(*(value is not None for value in filters.values())),
+        params,
         page=page,
         sort=SORTS[query.sort],
         id_column=Item.id,
         scope="items",
     )
+
+
+@functools.cache
+def _filtered_items(owner: bool, min_price: bool, max_price: bool, name_part: bool) -> AnySelect:
+    """Items, filtered on the values that `list_items` binds by these names."""
+    statement = select(*ITEM_COLUMNS)
+    if owner:
+        statement = statement.where(Item.owner_id == bindparam("owner_id"))
+    if min_price:
+        statement = statement.where(Item.price >= bindparam("min_price"))
+    if max_price:
+        statement = statement.where(Item.price <= bindparam("max_price"))
+    if name_part:
+        statement = statement.where(Item.name.icontains(bindparam("name_part"), escape=LIKE_ESCAPE))
+    return statement
+
+
+LIKE_ESCAPE = "/"
+
+
+def _like_escaped(text: str) -> str:
+    """`text` matched literally by LIKE: its wildcards escaped with LIKE_ESCAPE."""
+    for special in (LIKE_ESCAPE, "%", "_"):
+        text = text.replace(special, LIKE_ESCAPE + special)
+    return text
 
 
 def list_user_items(

@@ -21,6 +21,7 @@ USER_COLUMNS = (User.id, User.name, User.email, User.is_active, User.is_admin, U
 
 
 _USER_BY_ID = select(*USER_COLUMNS).where(User.id == bindparam("user_id"))
+_USERS = select(*USER_COLUMNS)
 # Who signs in: what they may see of themselves, and the hash their token is bound to.
 _SIGNED_IN_BY_ID = _USER_BY_ID.add_columns(User.hashed_password)
 
@@ -61,9 +62,7 @@ async def find_user_by_email(session: AsyncSession, email: str) -> User | None:
 
 def list_users(connection: Connection, *, page: PageRequest) -> Page:
     """Users in id order, a page at a time."""
-    return paginate(
-        connection, select(*USER_COLUMNS), page=page, sort=BY_ID, id_column=User.id, scope="users"
-    )
+    return paginate(connection, _USERS, {}, page=page, sort=BY_ID, id_column=User.id, scope="users")
 
 
 async def _flush_unique_email(session: AsyncSession) -> None:
