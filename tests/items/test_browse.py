@@ -12,7 +12,17 @@ import pytest
 from tests.factories import Account, Api
 
 SORTS = ["id", "-id", "price", "-price", "name", "-name", "created_at", "-created_at"]
-NAMES = ["lamp", "Chair", "desk", "Lamp shade", "rug", "100% wool rug", "under_score", "clock"]
+NAMES = [
+    "lamp",
+    "Chair",
+    "desk",
+    "Lamp shade",
+    "rug",
+    "100% wool rug",
+    "under_score",
+    "clock",
+    "either/or",
+]
 
 
 async def _seed(api: Api, owner: Account, count: int, *, start: int = 0) -> None:
@@ -136,10 +146,12 @@ async def test_filters_combine(api: Api) -> None:
     assert items == expected
 
 
-@pytest.mark.parametrize(("q", "names"), [("%", {"100% wool rug"}), ("_", {"under_score"})])
-async def test_percent_and_underscore_are_literal_in_q(api: Api, q: str, names: set[str]) -> None:
+@pytest.mark.parametrize(
+    ("q", "names"), [("%", {"100% wool rug"}), ("_", {"under_score"}), ("r/o", {"either/or"})]
+)
+async def test_wildcards_and_the_escape_are_literal_in_q(api: Api, q: str, names: set[str]) -> None:
     owner = await api.user()
-    await _seed(api, owner, 8)
+    await _seed(api, owner, len(NAMES))
     response = await api.client.get("/items/", params={"q": q})
     assert {item["name"] for item in response.json()} == names
 
