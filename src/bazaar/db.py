@@ -346,9 +346,15 @@ def _unit_of_work(*, write: bool) -> Callable[[Request], AsyncIterator[AsyncSess
     return session_dependency
 
 
-async def _database(request: Request) -> Database:
-    database: Database = request.app.state.database
-    return database
+def database(request: Request) -> Database:
+    """The application's `Database`.
+
+    Routes reach it through their request rather than as a dependency: FastAPI
+    solves a dependency anew on every request, which cost as much as a twentieth
+    of a read, for an object that lives as long as the application.
+    """
+    db: Database = request.app.state.database
+    return db
 
 
 # The request's session: one transaction, committed before the response is sent
@@ -356,5 +362,3 @@ async def _database(request: Request) -> Database:
 SessionDep = Annotated[AsyncSession, Depends(_unit_of_work(write=True), scope="function")]
 # The same for a write request that mostly reads (login): no write lock up front.
 ReadSessionDep = Annotated[AsyncSession, Depends(_unit_of_work(write=False), scope="function")]
-# Reads, and writes of a few known statements, without a session.
-DatabaseDep = Annotated[Database, Depends(_database)]

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from fastapi import Response
+from fastapi import Request, Response
 from pydantic import TypeAdapter
 from sqlalchemy import Row
+from starlette.datastructures import URLPath
 
 
 class JSONOf:
@@ -42,3 +43,12 @@ def _plain(value: object) -> object:
         keys = value[0]._fields
         return [dict(zip(keys, row, strict=True)) for row in value]
     return value
+
+
+def absolute_url(request: Request, path: str) -> str:
+    """`path` (as routes declare it) as an absolute URL on the server `request` reached.
+
+    What `request.url_for` gives for a route's name and parameters, without
+    searching every route for the name.
+    """
+    return str(URLPath(path).make_absolute_url(request.base_url))

@@ -7,35 +7,27 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 
-from bazaar.db import DatabaseDep
+from bazaar.db import database
 from bazaar.errors import Forbidden, Unauthorized
-from bazaar.security import TokenClaims, Tokens
+from bazaar.security import Tokens
 from bazaar.users import service as users
 from bazaar.users.schemas import UserOut
 
 bearer = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
 
 
-async def _claims(
-    request: Request, token: Annotated[str | None, Depends(bearer)]
-) -> tuple[Tokens, TokenClaims]:
-    # Checked before anything touches the database: a bad token costs no database work.
+async def _current_user(request: Request, token: Annotated[str | None, Depends(bearer)]) -> UserOut:
+    # The token is checked before anything touches the database: a bad one costs no
+    # database work.
     if not token:
         raise Unauthorized()
     tokens: Tokens = request.app.state.tokens
     claims = tokens.read(token)
     if claims is None:
         raise Unauthorized("Invalid or expired token")
-    return tokens, claims
-
-
-async def _current_user(
-    checked: Annotated[tuple[Tokens, TokenClaims], Depends(_claims)], db: DatabaseDep
-) -> UserOut:
-    tokens, claims = checked
     # Read the user on every request, so that a token stops working the moment
     # its user is deleted, deactivated or changes password.
-    row = await db.read(users.read_signed_in, claims.user_id)
+    row = await database(request).read(users.read_signed_in, claims.user_id)
     if (
         row is None
         or not row.is_active

@@ -7,13 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response, status
 
 from bazaar.auth.dependencies import CurrentUser
-from bazaar.db import DatabaseDep, SessionDep
+from bazaar.db import SessionDep, database
 from bazaar.errors import BODY_ERRORS, UNAUTHENTICATED, Responses
 from bazaar.items import service
 from bazaar.items.dependencies import OwnedItem, etag
 from bazaar.items.schemas import ItemCreate, ItemFilters, ItemOut, ItemQuery, ItemUpdate
 from bazaar.pagination import Page, PageQuery
-from bazaar.responses import JSONOf
+from bazaar.responses import JSONOf, absolute_url
 
 router = APIRouter(tags=["items"])
 
@@ -36,13 +36,10 @@ def _listed(page: Page, request: Request) -> Response:
     response_model=ItemOut,
     responses=UNAUTHENTICATED | BODY_ERRORS,
 )
-async def create_item(
-    data: ItemCreate, caller: CurrentUser, request: Request, db: DatabaseDep
-) -> Response:
+async def create_item(data: ItemCreate, caller: CurrentUser, request: Request) -> Response:
     """List a new item for sale."""
-    row = await db.write(service.create_item, owner_id=caller.id, data=data)
-    location = str(request.url_for("get_item", item_id=row.id))
-    headers = {"Location": location, "ETag": etag(row.version)}
+    row = await database(request).write(service.create_item, owner_id=caller.id, data=data)
+    headers = {"Location": absolute_url(request, f"/items/{row.id}"), "ETag": etag(row.version)}
     return ITEM(row, status_code=status.HTTP_201_CREATED, headers=headers)
 
 
@@ -51,17 +48,18 @@ async def list_items(
     filters: Annotated[ItemFilters, Query()],
     page: PageQuery,
     request: Request,
-    db: DatabaseDep,
 ) -> Response:
     """Browse items, filtered and sorted."""
-    result = await db.read(service.list_items, query=filters, owner_id=filters.owner_id, page=page)
+    result = await database(request).read(
+        service.list_items, query=filters, owner_id=filters.owner_id, page=page
+    )
     return _listed(result, request)
 
 
 @router.get("/items/{item_id}", response_model=ItemOut, responses=_404)
-async def get_item(item_id: int, db: DatabaseDep) -> Response:
+async def get_item(item_id: int, request: Request) -> Response:
     """One item; its `ETag` is the version to name in If-Match."""
-    row = await db.read(service.read_item, item_id)
+    row = await database(request).read(service.read_item, item_id)
     return ITEM(row, headers={"ETag": etag(row.version)})
 
 
@@ -96,8 +94,7 @@ async def list_user_items(
     query: Annotated[ItemQuery, Query()],
     page: PageQuery,
     request: Request,
-    db: DatabaseDep,
 ) -> Response:
     """One user's items, filtered and sorted."""
-    result = await db.read(service.list_user_items, user_id, query=query, page=page)
+    result = await database(request).read(service.list_user_items, user_id, query=query, page=page)
     return _listed(result, request)

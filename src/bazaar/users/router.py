@@ -7,11 +7,11 @@ from typing import Annotated, NoReturn
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
 from bazaar.auth.dependencies import AdminUser, CurrentUser
-from bazaar.db import DatabaseDep, SessionDep
+from bazaar.db import SessionDep, database
 from bazaar.errors import BODY_ERRORS, UNAUTHENTICATED, Responses
 from bazaar.fields import Name
 from bazaar.pagination import PageQuery
-from bazaar.responses import JSONOf
+from bazaar.responses import JSONOf, absolute_url
 from bazaar.security import Passwords
 from bazaar.users import service
 from bazaar.users.dependencies import AddressedId, AddressedUser
@@ -39,16 +39,14 @@ def _passwords(request: Request) -> Passwords:
 async def create_user(data: UserCreate, request: Request, session: SessionDep) -> Response:
     """Sign up."""
     user = await service.create_user(session, data=data, passwords=_passwords(request))
-    location = str(request.url_for("get_user", user_id=user.id))
+    location = absolute_url(request, f"/users/{user.id}")
     return USER(user, status_code=status.HTTP_201_CREATED, headers={"Location": location})
 
 
 @router.get("", response_model=list[UserOut], responses=UNAUTHENTICATED | _403)
-async def list_users(
-    _admin: AdminUser, request: Request, db: DatabaseDep, page: PageQuery
-) -> Response:
+async def list_users(_admin: AdminUser, request: Request, page: PageQuery) -> Response:
     """All users, in id order (admins only)."""
-    result = await db.read(service.list_users, page=page)
+    result = await database(request).read(service.list_users, page=page)
     return USERS(result.rows, headers=result.headers(request))
 
 
@@ -77,9 +75,9 @@ async def me_method_not_allowed() -> NoReturn:
 
 
 @router.get("/{user_id}", response_model=UserOut, responses=UNAUTHENTICATED | _403 | _404)
-async def get_user(user_id: AddressedId, db: DatabaseDep) -> Response:
+async def get_user(user_id: AddressedId, request: Request) -> Response:
     """One user (yourself, or anyone for admins)."""
-    return USER(await db.read(service.read_user, user_id))
+    return USER(await database(request).read(service.read_user, user_id))
 
 
 @router.put("/{user_id}", response_model=UserOut, responses=UNAUTHENTICATED | _403 | _404)
