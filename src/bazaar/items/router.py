@@ -13,7 +13,7 @@ from bazaar.items import service
 from bazaar.items.dependencies import OwnedItem, etag
 from bazaar.items.schemas import ItemCreate, ItemFilters, ItemOut, ItemQuery, ItemUpdate
 from bazaar.pagination import Page, PageQuery
-from bazaar.responses import JSONOf, absolute_url
+from bazaar.responses import JSONOf, JSONRowsOf, absolute_url
 
 router = APIRouter(tags=["items"])
 
@@ -23,7 +23,7 @@ _412: Responses = {412: {"description": "If-Match names an old ETag"}}
 
 
 ITEM = JSONOf(ItemOut)
-ITEMS = JSONOf(list[ItemOut])
+ITEMS = JSONRowsOf(ItemOut)
 
 
 def _listed(page: Page, request: Request) -> Response:

@@ -11,7 +11,7 @@ from bazaar.db import SessionDep, database
 from bazaar.errors import BODY_ERRORS, UNAUTHENTICATED, Responses
 from bazaar.fields import Name
 from bazaar.pagination import PageQuery
-from bazaar.responses import JSONOf, absolute_url
+from bazaar.responses import JSONOf, JSONRowsOf, absolute_url
 from bazaar.security import Passwords
 from bazaar.users import service
 from bazaar.users.dependencies import AddressedId, AddressedUser
@@ -27,7 +27,7 @@ _BODY: Responses = BODY_ERRORS | {
 
 
 USER = JSONOf(UserOut)
-USERS = JSONOf(list[UserOut])
+USERS = JSONRowsOf(UserOut)
 
 
 def _passwords(request: Request) -> Passwords:
