@@ -269,13 +269,11 @@ class Database:
     """
 
     def __init__(self, engine: AsyncEngine, gate: Gate) -> None:
-        # Options go on each connection: an engine with options of its own
+        self._engine = engine.sync_engine
+        # Set on each connection: an engine with options of its own
         # (`engine.execution_options(...)`) makes every event look-up go through
         # both engines' listeners, which cost a sixth of a read.
-        self._engine = engine.sync_engine
-        self._read_options: dict[str, Any] = {}
-        if engine.dialect.name == "postgresql":
-            self._read_options["isolation_level"] = "AUTOCOMMIT"
+        self._autocommit = engine.dialect.name == "postgresql"
         self._gate = gate
 
     async def read(
@@ -287,20 +285,23 @@ class Database:
         async with self._gate.place():
             return await greenlet_spawn(partial(self._read, read, *args, **kwargs))
 
-    async def write(
+    async def write_one(
         self, write: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        """`write(connection, ...)` in one transaction, committed when it returns (rolled
-        back if it raises); on SQLite it takes the write lock when it begins."""
+        """`write(connection, ...)` that runs exactly one statement, which is a transaction
+        of its own: in autocommit on PostgreSQL, one round trip where BEGIN and COMMIT
+        around it make three; on SQLite in a transaction that takes the write lock when
+        it begins, committed when the function returns (rolled back if it raises)."""
+        run = self._read if self._autocommit else self._write
         async with self._gate.place():
-            return await greenlet_spawn(partial(self._write, write, *args, **kwargs))
+            return await greenlet_spawn(partial(run, write, *args, **kwargs))
 
     def _read(
         self, read: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs
     ) -> T:
         with self._engine.connect() as connection:
-            if self._read_options:
-                connection.execution_options(**self._read_options)
+            if self._autocommit:
+                connection.execution_options(**_AUTOCOMMIT_OPTIONS)
             return read(connection, *args, **kwargs)
 
     def _write(
@@ -312,6 +313,7 @@ class Database:
                 return write(connection, *args, **kwargs)
 
 
+_AUTOCOMMIT_OPTIONS = {"isolation_level": "AUTOCOMMIT"}
 _WRITE_OPTIONS = {WRITE: True}
 
 

@@ -38,7 +38,7 @@ def _listed(page: Page, request: Request) -> Response:
 )
 async def create_item(data: ItemCreate, caller: CurrentUser, request: Request) -> Response:
     """List a new item for sale."""
-    row = await database(request).write(service.create_item, owner_id=caller.id, data=data)
+    row = await database(request).write_one(service.create_item, owner_id=caller.id, data=data)
     headers = {"Location": absolute_url(request, f"/items/{row.id}"), "ETag": etag(row.version)}
     return ITEM(row, status_code=status.HTTP_201_CREATED, headers=headers)
 
