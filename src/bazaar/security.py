@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -68,16 +70,30 @@ class Passwords:
         return await self._run(self._hash.verify_and_update, password, hashed)
 
 
+# Tokens whose signature and claims each worker has checked already: one per active
+# session is plenty, and the oldest unused go first.
+VERIFIED_TOKENS = 4096
+
+
 @dataclass(frozen=True)
 class TokenClaims:
     user_id: int
     password_stamp: str
+    # When the token stops working, in seconds since the epoch.
+    expires: float
 
 
-@dataclass(frozen=True)
 class Tokens:
-    secret: str
-    lifetime: timedelta
+    """Issues and reads HS256 access tokens bound to the user's password."""
+
+    def __init__(self, secret: str, lifetime: timedelta) -> None:
+        self.secret = secret
+        self.lifetime = lifetime
+        # Checking a token's signature and claims is a third of the work of a signed-in
+        # read. The outcome for a given token never changes except for its expiry, which
+        # `read` checks every time; only genuine tokens are kept, so forgeries cannot
+        # push them out.
+        self._verified = functools.lru_cache(maxsize=VERIFIED_TOKENS)(self._verify)
 
     def password_stamp(self, hashed_password: str) -> str:
         """A short keyed digest of the hash: a token made before a password change stops working."""
@@ -97,20 +113,25 @@ class Tokens:
     def read(self, token: str) -> TokenClaims | None:
         """The claims of a genuine, unexpired token, else None."""
         try:
-            claims = jwt.decode(
-                token,
-                self.secret,
-                algorithms=[ALGORITHM],
-                options={"require": ["sub", "exp", "iat"]},
-            )
-            subject = claims["sub"]
-            stamp = claims.get("pwd")
-            if (
-                not isinstance(subject, str)
-                or not (subject.isascii() and subject.isdigit())
-                or not isinstance(stamp, str)
-            ):
-                return None
-            return TokenClaims(user_id=int(subject), password_stamp=stamp)
-        except jwt.PyJWTError:
+            claims = self._verified(token)
+        except (jwt.PyJWTError, ValueError):
             return None
+        return claims if time.time() < claims.expires else None
+
+    def _verify(self, token: str) -> TokenClaims:
+        """The claims of a genuine token, unexpired now; raises otherwise (so that the
+        cache keeps only genuine tokens)."""
+        claims = jwt.decode(
+            token,
+            self.secret,
+            algorithms=[ALGORITHM],
+            options={"require": ["sub", "exp", "iat"]},
+        )
+        subject, stamp, expires = claims["sub"], claims.get("pwd"), claims["exp"]
+        if (
+            not isinstance(subject, str)
+            or not (subject.isascii() and subject.isdigit())
+            or not isinstance(stamp, str)
+        ):
+            raise ValueError("not a Bazaar access token")
+        return TokenClaims(user_id=int(subject), password_stamp=stamp, expires=float(expires))

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import jwt
 import pytest
 
+from bazaar.security import Tokens
 from tests.conftest import SECRET
 from tests.factories import Account, Api
 
@@ -134,3 +135,28 @@ async def test_an_admin_who_loses_the_right_is_403_on_admin_routes(api: Api) -> 
     assert (await api.client.get("/users/", headers=admin.headers)).status_code == 200
     await api.sql("UPDATE users SET is_admin = false WHERE id = :id", id=admin.id)
     assert (await api.client.get("/users/", headers=admin.headers)).status_code == 403
+
+
+def test_a_token_read_before_stops_working_when_it_expires(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    lifetime = timedelta(minutes=30)
+    tokens = Tokens(SECRET, lifetime)
+    issued = datetime.now(UTC) - lifetime + timedelta(seconds=60)  # a minute left
+    token = tokens.issue(7, "hash", now=issued)
+    claims = tokens.read(token)
+    assert claims is not None
+    assert claims.user_id == 7
+    assert tokens.read(token) == claims  # the second read is the remembered one
+    later = claims.expires + 1
+    monkeypatch.setattr("bazaar.security.time.time", lambda: later)
+    assert tokens.read(token) is None
+
+
+def test_only_genuine_tokens_are_remembered() -> None:
+    tokens = Tokens(SECRET, timedelta(minutes=30))
+    forged = jwt.encode(_claims(7, pwd="x"), "another-secret-key-of-sufficient-length!")
+    for _ in range(3):
+        assert tokens.read(forged) is None
+    assert tokens.read(tokens.issue(7, "hash")) is not None
+    assert tokens._verified.cache_info().currsize == 1
