@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any, TypeAlias
+from urllib.parse import urlencode
 
 from fastapi import Depends, Query, Request
 from sqlalchemy import Integer, Row, Select, bindparam, tuple_
@@ -122,7 +123,14 @@ class Page:
         """A `Link` header naming the next page, when more rows may follow."""
         if self.next_cursor is None:
             return {}
-        url = request.url.remove_query_params("skip").include_query_params(cursor=self.next_cursor)
+        # The same query, from the new cursor on: it replaces the old one, and any skip.
+        query = [
+            (name, value)
+            for name, value in request.query_params.multi_items()
+            if name != "skip" and name != "cursor"
+        ]
+        query.append(("cursor", self.next_cursor))
+        url = request.url.replace(query=urlencode(query))
         return {"Link": f'<{url}>; rel="next"'}
 
 
