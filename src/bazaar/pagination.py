@@ -17,10 +17,11 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, TypeAlias
+from typing import Any, TypeAlias
 from urllib.parse import urlencode
 
-from fastapi import Depends, Query, Request
+from fastapi import Request
+from pydantic import BaseModel, Field
 from sqlalchemy import Integer, Row, Select, bindparam, tuple_
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import InstrumentedAttribute
@@ -99,19 +100,23 @@ class PageRequest:
     cursors: Cursors
 
 
-async def _page_request(
-    request: Request,
-    skip: Annotated[int, Query(ge=0, le=MAX_ID, description="Rows to skip")] = 0,
-    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Rows per page")] = 100,
-    cursor: Annotated[
-        str | None,
-        Query(max_length=1000, description='From a `Link: rel="next"` header: the next page'),
-    ] = None,
-) -> PageRequest:
-    return PageRequest(skip, limit, cursor, request.app.state.cursors)
+class PageQuery(BaseModel):
+    """Which page of a list: `skip` rows then `limit` of them, or the `cursor` of a next link.
+
+    A list route's query model adds these fields to its filters, so that FastAPI
+    reads and validates the whole query string as one model, in one pass.
+    """
+
+    skip: int = Field(0, ge=0, le=MAX_ID, description="Rows to skip")
+    limit: int = Field(100, ge=1, le=MAX_LIMIT, description="Rows per page")
+    cursor: str | None = Field(
+        None, max_length=1000, description='From a `Link: rel="next"` header: the next page'
+    )
 
 
-PageQuery = Annotated[PageRequest, Depends(_page_request)]
+def page_request(query: PageQuery, request: Request) -> PageRequest:
+    """The page `query` asks for, with the application's cursors to read and make."""
+    return PageRequest(query.skip, query.limit, query.cursor, request.app.state.cursors)
 
 
 @dataclass(frozen=True)

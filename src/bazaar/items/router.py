@@ -11,8 +11,8 @@ from bazaar.db import SessionDep, database
 from bazaar.errors import BODY_ERRORS, UNAUTHENTICATED, Responses
 from bazaar.items import service
 from bazaar.items.dependencies import OwnedItem, etag
-from bazaar.items.schemas import ItemCreate, ItemFilters, ItemOut, ItemQuery, ItemUpdate
-from bazaar.pagination import Page, PageQuery
+from bazaar.items.schemas import ItemCreate, ItemListQuery, ItemOut, ItemUpdate, UserItemsQuery
+from bazaar.pagination import Page, page_request
 from bazaar.responses import JSONOf, JSONRowsOf, absolute_url
 
 router = APIRouter(tags=["items"])
@@ -44,14 +44,11 @@ async def create_item(data: ItemCreate, caller: CurrentUser, request: Request) -
 
 
 @router.get("/items", response_model=list[ItemOut])
-async def list_items(
-    filters: Annotated[ItemFilters, Query()],
-    page: PageQuery,
-    request: Request,
-) -> Response:
+async def list_items(query: Annotated[ItemListQuery, Query()], request: Request) -> Response:
     """Browse items, filtered and sorted."""
+    page = page_request(query, request)
     result = await database(request).read(
-        service.list_items, query=filters, owner_id=filters.owner_id, page=page
+        service.list_items, query=query, owner_id=query.owner_id, page=page
     )
     return _listed(result, request)
 
@@ -90,11 +87,9 @@ async def delete_item(item: OwnedItem, session: SessionDep) -> None:
     responses={404: {"description": "User not found"}},
 )
 async def list_user_items(
-    user_id: int,
-    query: Annotated[ItemQuery, Query()],
-    page: PageQuery,
-    request: Request,
+    user_id: int, query: Annotated[UserItemsQuery, Query()], request: Request
 ) -> Response:
     """One user's items, filtered and sorted."""
+    page = page_request(query, request)
     result = await database(request).read(service.list_user_items, user_id, query=query, page=page)
     return _listed(result, request)

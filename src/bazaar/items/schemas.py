@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from bazaar.fields import MAX_ID, InputModel, Name, PatchModel, SearchText
+from bazaar.pagination import PageQuery
 
 MAX_PRICE = 1e12
 
@@ -47,3 +48,11 @@ class ItemQuery(BaseModel):
 
 class ItemFilters(ItemQuery):
     owner_id: int | None = Field(None, ge=1, le=MAX_ID, description="Only this user's items")
+
+
+class ItemListQuery(ItemFilters, PageQuery):
+    """`GET /items`: which items, in which order, and which page of them."""
+
+
+class UserItemsQuery(ItemQuery, PageQuery):
+    """`GET /users/{user_id}/items`: which of the user's items, in which order, which page."""

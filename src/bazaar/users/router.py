@@ -10,7 +10,7 @@ from bazaar.auth.dependencies import AdminUser, CurrentUser
 from bazaar.db import SessionDep, database
 from bazaar.errors import BODY_ERRORS, UNAUTHENTICATED, Responses
 from bazaar.fields import Name
-from bazaar.pagination import PageQuery
+from bazaar.pagination import PageQuery, page_request
 from bazaar.responses import JSONOf, JSONRowsOf, absolute_url
 from bazaar.security import Passwords
 from bazaar.users import service
@@ -44,9 +44,11 @@ async def create_user(data: UserCreate, request: Request, session: SessionDep) -
 
 
 @router.get("", response_model=list[UserOut], responses=UNAUTHENTICATED | _403)
-async def list_users(_admin: AdminUser, request: Request, page: PageQuery) -> Response:
+async def list_users(
+    _admin: AdminUser, query: Annotated[PageQuery, Query()], request: Request
+) -> Response:
     """All users, in id order (admins only)."""
-    result = await database(request).read(service.list_users, page=page)
+    result = await database(request).read(service.list_users, page=page_request(query, request))
     return USERS(result.rows, headers=result.headers(request))
 
 
