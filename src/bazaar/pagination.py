@@ -104,7 +104,8 @@ class PageQuery(BaseModel):
     """Which page of a list: `skip` rows then `limit` of them, or the `cursor` of a next link.
 
     A list route's query model adds these fields to its filters, so that FastAPI
-    reads and validates the whole query string as one model, in one pass.
+    reads and validates the whole query string as one model, in one pass. Put it
+    first among the model's bases: its fields then come after the filters.
     """
 
     skip: int = Field(0, ge=0, le=MAX_ID, description="Rows to skip")

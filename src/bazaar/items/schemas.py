@@ -50,9 +50,9 @@ class ItemFilters(ItemQuery):
     owner_id: int | None = Field(None, ge=1, le=MAX_ID, description="Only this user's items")
 
 
-class ItemListQuery(ItemFilters, PageQuery):
+class ItemListQuery(PageQuery, ItemFilters):
     """`GET /items`: which items, in which order, and which page of them."""
 
 
-class UserItemsQuery(ItemQuery, PageQuery):
+class UserItemsQuery(PageQuery, ItemQuery):
     """`GET /users/{user_id}/items`: which of the user's items, in which order, which page."""
