@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection, make_url
 from bazaar import migrations
 from bazaar.app import create_app
 from bazaar.config import Settings
-from bazaar.db import PING_AFTER_IDLE_SECONDS, Base
+from bazaar.db import PING_AFTER_IDLE_SECONDS, Base, Database
 from tests.conftest import SECRET
 from tests.factories import Api
 
@@ -108,3 +108,19 @@ async def test_requests_get_503_when_the_database_is_unreachable() -> None:
     assert listing.json() == {"detail": "The database is unavailable, try again shortly"}
     assert listing.headers["retry-after"] == "1"
     assert ready.status_code == 503
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+async def test_reads_autocommit_and_sessions_run_in_one_transaction(app: FastAPI) -> None:
+    # On PostgreSQL the app's engine is in autocommit: each statement of a read is a
+    # transaction of its own, while a session's statements share one.
+    def two_transaction_ids(connection: Connection) -> set[int]:
+        query = "SELECT pg_current_xact_id()::text::bigint"
+        return {connection.exec_driver_sql(query).scalar_one() for _ in range(2)}
+
+    database: Database = app.state.database
+    assert len(await database.read(two_transaction_ids)) == 2
+    async with app.state.sessionmakers[True]() as session:
+        connection = await session.connection()
+        assert len(await connection.run_sync(two_transaction_ids)) == 1
+        await session.rollback()

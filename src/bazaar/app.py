@@ -52,7 +52,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = create_engine(settings)
+        engine = create_engine(settings, autocommit=True)
         metrics.watch_pool(engine)
         app.state.engine = engine
         app.state.sessionmakers = sessionmakers(engine)

@@ -115,8 +115,15 @@ def create_gate(settings: Settings) -> Gate:
     return Gate(places, settings.pool_timeout_seconds)
 
 
-def create_engine(settings: Settings) -> AsyncEngine:
-    """The engine for `settings`, with the per-dialect options Bazaar relies on."""
+def create_engine(settings: Settings, *, autocommit: bool = False) -> AsyncEngine:
+    """The engine for `settings`, with the per-dialect options Bazaar relies on.
+
+    With `autocommit` (the application's engine), a PostgreSQL connection runs
+    each statement as a transaction of its own unless it is given one: reads and
+    one-statement writes need neither BEGIN and COMMIT nor a switch of every
+    connection to autocommit and back, and `sessionmakers` gives the ORM's units of
+    work their transactions. SQLite keeps its transactions either way.
+    """
     if settings.is_sqlite:
         engine = create_async_engine(
             settings.database_url,
@@ -132,6 +139,7 @@ def create_engine(settings: Settings) -> AsyncEngine:
         max_overflow=settings.max_overflow,
         pool_timeout=settings.pool_timeout_seconds,
         connect_args={"timeout": 5, "command_timeout": 30},
+        **({"isolation_level": "AUTOCOMMIT"} if autocommit else {}),
     )
     _ping_idle_connections(engine)
     return engine
@@ -141,8 +149,9 @@ def _ping_idle_connections(engine: AsyncEngine) -> None:
     """Check a pooled connection before use when it has sat idle for a while.
 
     This is `pool_pre_ping` for the connections that need it: one in steady use
-    proves itself alive on every request, while a ping costs asyncpg three round
-    trips (BEGIN, a statement, ROLLBACK), more than the query it would guard.
+    proves itself alive on every request, while a ping costs a round trip, as
+    much as the query it would guard (three outside autocommit: BEGIN, a
+    statement, ROLLBACK).
     A connection that fails in use anyway makes SQLAlchemy discard the whole
     pool, so after a database restart only the requests in flight see a 503.
     """
@@ -264,15 +273,14 @@ class Database:
     several times the query. Routes whose work is a few known statements use
     this; those that change objects the ORM tracks use the request's session.
 
-    A function should not run here while the request's session holds a
-    connection: the two would take two connections from the pool at once.
+    On PostgreSQL the engine must be in autocommit (`create_engine(settings,
+    autocommit=True)`). A function should not run here while the request's
+    session holds a connection: the two would take two connections from the pool
+    at once.
     """
 
     def __init__(self, engine: AsyncEngine, gate: Gate) -> None:
         self._engine = engine.sync_engine
-        # Set on each connection: an engine with options of its own
-        # (`engine.execution_options(...)`) makes every event look-up go through
-        # both engines' listeners, which cost a sixth of a read.
         self._autocommit = engine.dialect.name == "postgresql"
         self._gate = gate
 
@@ -300,8 +308,6 @@ class Database:
         self, read: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs
     ) -> T:
         with self._engine.connect() as connection:
-            if self._autocommit:
-                connection.execution_options(**_AUTOCOMMIT_OPTIONS)
             return read(connection, *args, **kwargs)
 
     def _write(
@@ -313,14 +319,18 @@ class Database:
                 return write(connection, *args, **kwargs)
 
 
-_AUTOCOMMIT_OPTIONS = {"isolation_level": "AUTOCOMMIT"}
 _WRITE_OPTIONS = {WRITE: True}
 
 
 def sessionmakers(engine: AsyncEngine) -> dict[bool, async_sessionmaker[AsyncSession]]:
-    """Session factories by whether the request writes: a writer takes SQLite's write lock."""
-    if engine.dialect.name != "sqlite":  # the only dialect that reads the option
-        writes = reads = engine
+    """Session factories by whether the request writes: a writer takes SQLite's write lock.
+
+    On PostgreSQL, sessions run in transactions (read committed, PostgreSQL's
+    default), also on an engine in autocommit; the isolation level is set on each
+    connection they take and reset when it goes back to the pool.
+    """
+    if engine.dialect.name != "sqlite":  # the only dialect that reads the write option
+        writes = reads = engine.execution_options(isolation_level="READ COMMITTED")
     else:
         writes, reads = engine.execution_options(**_WRITE_OPTIONS), engine
     return {
