@@ -17,7 +17,9 @@ from sqlalchemy.engine import Connection, make_url
 from bazaar import migrations
 from bazaar.app import create_app
 from bazaar.config import Settings
-from bazaar.db import PING_AFTER_IDLE_SECONDS, Base, Database
+from bazaar.db import PING_AFTER_IDLE_SECONDS, Base, Database, create_engine, create_gate
+from bazaar.items import service as items
+from bazaar.items.schemas import ItemCreate
 from tests.conftest import SECRET
 from tests.factories import Api
 
@@ -124,3 +126,18 @@ async def test_reads_autocommit_and_sessions_run_in_one_transaction(app: FastAPI
         connection = await session.connection()
         assert len(await connection.run_sync(two_transaction_ids)) == 1
         await session.rollback()
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+async def test_a_one_statement_write_is_kept_on_an_engine_not_in_autocommit(
+    api: Api, settings: Settings
+) -> None:
+    owner = await api.user()
+    engine = create_engine(settings)  # transactions, as the CLI's engines have
+    try:
+        database = Database(engine, create_gate(settings))
+        data = ItemCreate(name="kept", price=1.0)
+        row = await database.write_one(items.create_item, owner_id=owner.id, data=data)
+    finally:
+        await engine.dispose()
+    assert await api.count("items", "id = :id", id=row.id) == 1

@@ -300,7 +300,7 @@ class Database:
         of its own: in autocommit on PostgreSQL, one round trip where BEGIN and COMMIT
         around it make three; on SQLite in a transaction that takes the write lock when
         it begins, committed when the function returns (rolled back if it raises)."""
-        run = self._read if self._autocommit else self._write
+        run = self._write_alone if self._autocommit else self._write
         async with self._gate.place():
             return await greenlet_spawn(partial(run, write, *args, **kwargs))
 
@@ -309,6 +309,16 @@ class Database:
     ) -> T:
         with self._engine.connect() as connection:
             return read(connection, *args, **kwargs)
+
+    def _write_alone(
+        self, write: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        with self._engine.connect() as connection:
+            result = write(connection, *args, **kwargs)
+            # Nothing to send on an engine in autocommit; on any other, the write would
+            # otherwise be rolled back when the connection goes back to the pool.
+            connection.commit()
+            return result
 
     def _write(
         self, write: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs
