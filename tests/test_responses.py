@@ -12,10 +12,11 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 from sqlalchemy import Row
 from sqlalchemy.engine.result import result_tuple
+from starlette.requests import Request
 
 from bazaar.fields import MAX_ID
 from bazaar.items.schemas import MAX_PRICE, ItemOut
-from bazaar.responses import JSONRowsOf
+from bazaar.responses import JSONRowsOf, absolute_url
 from bazaar.users.schemas import UserOut
 
 WHEN = datetime(2026, 11, 26, 17, 0, 0, 123456, tzinfo=UTC)
@@ -83,3 +84,30 @@ def test_any_rows_are_written_exactly_as_the_model_writes_them(
     models = TypeAdapter(list[ItemOut])
     expected = models.dump_json(models.validate_python(items))
     assert JSONRowsOf(ItemOut)(_rows(*items)).body == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "root_path", "mounted", "expected"),
+    [
+        ("/items", "", False, "http://shop.example:8080/items/3"),
+        # Behind a proxy that strips a prefix (`--root-path /api`): the path includes it.
+        ("/api/items", "/api", False, "http://shop.example:8080/api/items/3"),
+        # Mounted at /shop inside another app, which keeps its own root in app_root_path.
+        ("/shop/items", "/shop", True, "http://shop.example:8080/shop/items/3"),
+    ],
+)
+def test_locations_are_absolute_and_under_the_apps_prefix(
+    path: str, root_path: str, mounted: bool, expected: str
+) -> None:
+    scope: dict[str, Any] = {
+        "type": "http",
+        "scheme": "http",
+        "server": ("10.0.0.1", 8000),
+        "path": path,
+        "root_path": root_path,
+        "query_string": b"page=2",
+        "headers": [(b"host", b"shop.example:8080")],
+    }
+    if mounted:
+        scope["app_root_path"] = ""
+    assert absolute_url(Request(scope), "/items/3") == expected

@@ -10,7 +10,6 @@ import orjson
 from fastapi import Request, Response
 from pydantic import BaseModel, TypeAdapter
 from sqlalchemy import Row
-from starlette.datastructures import URLPath
 from typing_extensions import TypedDict
 
 
@@ -78,9 +77,11 @@ def _plain(value: object) -> object:
 
 
 def absolute_url(request: Request, path: str) -> str:
-    """`path` (as routes declare it) as an absolute URL on the server `request` reached.
+    """`path` (as routes declare it) as an absolute URL on the server `request` reached,
+    under the prefix the app is served at (its root path, or the path it is mounted on).
 
     What `request.url_for` gives for a route's name and parameters, without
     searching every route for the name.
     """
-    return str(URLPath(path).make_absolute_url(request.base_url))
+    prefix: str = request.scope.get("root_path", "")
+    return str(request.url.replace(path=prefix + path, query="", fragment=""))
