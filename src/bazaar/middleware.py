@@ -43,9 +43,9 @@ class BodyLimit:
 
     A declared Content-Length over the limit gets its 413 before the app sees the
     request: a route that reads no body (DELETE) would otherwise still run and
-    commit. A chunked body is counted as it is read, by Starlette's limiter. A
-    request that declares neither has no body in HTTP/1.1, which `bazaar serve`
-    speaks, so it skips the counting (most requests: every GET).
+    commit. A chunked body is counted as it is read, by Starlette's limiter. An
+    HTTP/1 request that declares neither has no body, so it skips the counting
+    (most requests: every GET).
     """
 
     def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
@@ -57,7 +57,8 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        has_body = False
+        # HTTP/2 and later may send a body without declaring either header.
+        has_body = scope.get("http_version") not in ("1.0", "1.1")
         for name, value in scope["headers"]:
             if name == b"content-length":
                 if value.isdigit() and int(value) > self.max_body_bytes:

@@ -7,6 +7,7 @@ import json
 from collections.abc import AsyncIterator
 
 import pytest
+from starlette.types import Message
 
 from tests.factories import Api
 
@@ -136,3 +137,36 @@ async def test_malformed_json_is_422(api: Api) -> None:
         "/users/", content=b'{"name": ', headers={"Content-Type": "application/json"}
     )
     assert response.status_code == 422
+
+
+async def test_an_undeclared_http2_body_over_one_mebibyte_is_413(api: Api) -> None:
+    # HTTP/2 may send a body with neither Content-Length nor Transfer-Encoding.
+    body = b'{"name": "' + b"x" * (1024 * 1024) + b'", "email": "a@example.com"}'
+    chunks = [body[start : start + 65536] for start in range(0, len(body), 65536)]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "2",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/users",
+        "raw_path": b"/users",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"test"), (b"content-type", b"application/json")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("test", 80),
+    }
+    statuses: list[int] = []
+
+    async def receive() -> Message:
+        chunk = chunks.pop(0) if chunks else b""
+        return {"type": "http.request", "body": chunk, "more_body": bool(chunks)}
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    await api.app(scope, receive, send)
+    assert statuses == [413]
+    assert await api.count("users") == 0
