@@ -171,9 +171,9 @@ def paginate(
     return Page(rows, next_cursor)
 
 
-# Bounded: the shapes are a few dozen, but a caller that built its statement per
-# request must not make this grow without end.
-@functools.lru_cache(maxsize=256)
+# Room for every shape (items: 16 filter sets, 8 sorts, with or without a cursor), but
+# bounded: a caller that built its statement per request must not make this grow.
+@functools.lru_cache(maxsize=512)
 def _page_statement(
     statement: AnySelect, sort: Sort, id_column: InstrumentedAttribute[int], *, after: bool
 ) -> AnySelect:

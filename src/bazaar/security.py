@@ -134,4 +134,5 @@ class Tokens:
             or not isinstance(stamp, str)
         ):
             raise ValueError("not a Bazaar access token")
-        return TokenClaims(user_id=int(subject), password_stamp=stamp, expires=float(expires))
+        # As PyJWT reads it when it checks expiry.
+        return TokenClaims(user_id=int(subject), password_stamp=stamp, expires=int(expires))
