@@ -16,6 +16,7 @@ from sqlalchemy.engine import Connection, make_url
 
 from bazaar import migrations
 from bazaar.app import create_app
+from bazaar.auth.service import Bearer
 from bazaar.config import Settings
 from bazaar.db import PING_AFTER_IDLE_SECONDS, Base, Database, create_engine, create_gate
 from bazaar.items import service as items
@@ -136,8 +137,10 @@ async def test_a_one_statement_write_is_kept_on_an_engine_not_in_autocommit(
     engine = create_engine(settings)  # transactions, as the CLI's engines have
     try:
         database = Database(engine, create_gate(settings))
+        tokens = api.app.state.tokens
+        seller = Bearer(tokens.read(owner.token), tokens)
         data = ItemCreate(name="kept", price=1.0)
-        row = await database.write_one(items.create_item, owner_id=owner.id, data=data)
+        row = await database.write_one(items.create_item, seller=seller, data=data)
     finally:
         await engine.dispose()
     assert await api.count("items", "id = :id", id=row.id) == 1

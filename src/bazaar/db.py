@@ -296,10 +296,11 @@ class Database:
     async def write_one(
         self, write: Callable[Concatenate[Connection, P], T], /, *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        """`write(connection, ...)` that runs exactly one statement, which is a transaction
-        of its own: in autocommit on PostgreSQL, one round trip where BEGIN and COMMIT
-        around it make three; on SQLite in a transaction that takes the write lock when
-        it begins, committed when the function returns (rolled back if it raises)."""
+        """`write(connection, ...)` whose only write is one statement (reads may come
+        before it), which is a transaction of its own: in autocommit on PostgreSQL, one
+        round trip where BEGIN and COMMIT around it make three; on SQLite in a
+        transaction that takes the write lock when it begins, committed when the
+        function returns (rolled back if it raises)."""
         run = self._write_alone if self._autocommit else self._write
         async with self._gate.place():
             return await greenlet_spawn(partial(run, write, *args, **kwargs))

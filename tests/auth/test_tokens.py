@@ -160,3 +160,21 @@ def test_only_genuine_tokens_are_remembered() -> None:
         assert tokens.read(forged) is None
     assert tokens.read(tokens.issue(7, "hash")) is not None
     assert tokens._verified.cache_info().currsize == 1
+
+
+@pytest.mark.parametrize("revoke", ["delete", "deactivate", "new password"])
+async def test_a_revoked_token_lists_no_item(api: Api, revoke: str) -> None:
+    # Listing an item checks its seller in the same call to the database as the insert.
+    user = await api.user()
+    if revoke == "delete":
+        await api.sql("DELETE FROM users WHERE id = :id", id=user.id)
+    elif revoke == "deactivate":
+        await api.sql("UPDATE users SET is_active = false WHERE id = :id", id=user.id)
+    else:
+        await api.sql("UPDATE users SET hashed_password = 'other' WHERE id = :id", id=user.id)
+    response = await api.client.post(
+        "/items/", json={"name": "lamp", "price": 1}, headers=user.headers
+    )
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == "Bearer"
+    assert await api.count("items") == 0

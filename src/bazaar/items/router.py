@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
 
-from bazaar.auth.dependencies import CurrentUser
+from bazaar.auth.dependencies import CheckedToken
 from bazaar.db import SessionDep, database
 from bazaar.errors import BODY_ERRORS, UNAUTHENTICATED, Responses
 from bazaar.items import service
@@ -36,9 +36,9 @@ def _listed(page: Page, request: Request) -> Response:
     response_model=ItemOut,
     responses=UNAUTHENTICATED | BODY_ERRORS,
 )
-async def create_item(data: ItemCreate, caller: CurrentUser, request: Request) -> Response:
+async def create_item(data: ItemCreate, seller: CheckedToken, request: Request) -> Response:
     """List a new item for sale."""
-    row = await database(request).write_one(service.create_item, owner_id=caller.id, data=data)
+    row = await database(request).write_one(service.create_item, seller=seller, data=data)
     headers = {"Location": absolute_url(request, f"/items/{row.id}"), "ETag": etag(row.version)}
     return ITEM(row, status_code=status.HTTP_201_CREATED, headers=headers)
 

@@ -8,6 +8,7 @@ from sqlalchemy import bindparam, insert, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bazaar.auth.service import Bearer, signed_in_user
 from bazaar.db import id_in_range
 from bazaar.errors import NotFound, PreconditionFailed
 from bazaar.items.models import Item
@@ -35,9 +36,11 @@ SORTS: dict[ItemSort, Sort] = {
 }
 
 
-def create_item(connection: Connection, *, owner_id: int, data: ItemCreate) -> AnyRow:
-    """List a new item, owned by the user `owner_id`, at its first version."""
-    values = {"name": data.name, "price": data.price, "owner_id": owner_id, "version": 1}
+def create_item(connection: Connection, *, seller: Bearer, data: ItemCreate) -> AnyRow:
+    """List a new item for the signed-in `seller` (Unauthorized if their token no longer
+    holds), at its first version."""
+    owner = signed_in_user(connection, seller)
+    values = {"name": data.name, "price": data.price, "owner_id": owner.id, "version": 1}
     return connection.execute(_INSERT_ITEM, values).one()
 
 
