@@ -76,7 +76,7 @@ async def test_a_caller_that_waits_too_long_gets_the_pools_timeout_error() -> No
     release.set()
     await asyncio.gather(*held)
 
-    # Both places were given back: the next caller gets one at once.
+    # The place was given back: the next caller gets it at once.
     async with asyncio.timeout(1), gate.place():
         pass
 

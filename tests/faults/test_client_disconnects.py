@@ -21,7 +21,6 @@ from tests.faults.cluster import Cluster
 from tests.faults.conftest import Figure
 from tests.faults.load import (
     IN_PROGRESS_GAUGE,
-    PASSWORD,
     POOL_GAUGE,
     gauge,
     logged_routes,
@@ -118,7 +117,7 @@ async def test_clients_hanging_up_mid_request_leak_nothing(
                     return http_request("GET", "/users/me", token=owner.token)
                 if roll < 0.99:
                     return http_request("GET", "/ready")
-                form = f"username={owner.email}&password={PASSWORD}".replace("@", "%40")
+                form = f"username={owner.email}&password={owner.password}".replace("@", "%40")
                 return http_request("POST", "/auth/token", body=form.encode(), form=True)
 
             ways = ["at-once", "after-a-moment", "reset", "half-body"]
