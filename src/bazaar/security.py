@@ -80,7 +80,7 @@ class TokenClaims:
     user_id: int
     password_stamp: str
     # When the token stops working, in seconds since the epoch.
-    expires: float
+    expires: int
 
 
 class Tokens:

@@ -16,7 +16,7 @@ from bazaar.users.schemas import UserOut
 bearer = OAuth2PasswordBearer(tokenUrl="/auth/token", auto_error=False)
 
 
-def _bearer(request: Request, token: str | None) -> Bearer:
+async def _checked_token(request: Request, token: Annotated[str | None, Depends(bearer)]) -> Bearer:
     # The token is checked before anything touches the database: a bad one costs no
     # database work.
     if not token:
@@ -29,14 +29,12 @@ def _bearer(request: Request, token: str | None) -> Bearer:
 
 
 async def _current_user(request: Request, token: Annotated[str | None, Depends(bearer)]) -> UserOut:
-    row = await database(request).read(signed_in_user, _bearer(request, token))
+    # The token is checked here rather than through `_checked_token` as a dependency:
+    # FastAPI solves each dependency level anew on every request.
+    row = await database(request).read(signed_in_user, await _checked_token(request, token))
     # A plain value, as the API shows the user (no hash): most requests only need to know
     # who calls. A route that changes the caller's account loads them into its session.
     return UserOut.model_validate(row, from_attributes=True)
-
-
-async def _checked_token(request: Request, token: Annotated[str | None, Depends(bearer)]) -> Bearer:
-    return _bearer(request, token)
 
 
 async def _admin_user(user: Annotated[UserOut, Depends(_current_user)]) -> UserOut:
