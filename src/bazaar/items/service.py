@@ -104,7 +104,7 @@ def list_items(
     params = {name: value for name, value in filters.items() if value is not None}
     return paginate(
         connection,
-        _filtered_items(*(value is not None for value in filters.values())),
+        _filtered_items(frozenset(params)),
         params,
         page=page,
         sort=SORTS[query.sort],
@@ -113,22 +113,22 @@ def list_items(
     )
 
 
+LIKE_ESCAPE = "/"
+
+
 @functools.cache
-def _filtered_items(owner: bool, min_price: bool, max_price: bool, name_part: bool) -> AnySelect:
-    """Items, filtered on the values that `list_items` binds by these names."""
+def _filtered_items(filters: frozenset[str]) -> AnySelect:
+    """Items, filtered on the values that `list_items` binds under the names in `filters`."""
     statement = select(*ITEM_COLUMNS)
-    if owner:
+    if "owner_id" in filters:
         statement = statement.where(Item.owner_id == bindparam("owner_id"))
-    if min_price:
+    if "min_price" in filters:
         statement = statement.where(Item.price >= bindparam("min_price"))
-    if max_price:
+    if "max_price" in filters:
         statement = statement.where(Item.price <= bindparam("max_price"))
-    if name_part:
+    if "name_part" in filters:
         statement = statement.where(Item.name.icontains(bindparam("name_part"), escape=LIKE_ESCAPE))
     return statement
-
-
-LIKE_ESCAPE = "/"
 
 
 def _like_escaped(text: str) -> str:
