@@ -14,21 +14,23 @@ from typing_extensions import TypedDict
 
 
 class JSONOf:
-    """Renders values of one shape (a schema, or a list of one) as a JSON response.
+    """Renders one value shaped like `model` as a JSON response (lists: `JSONRowsOf`).
 
     It reads database rows, ORM objects and other objects by attribute. Routes
     return its responses directly: FastAPI would otherwise validate and
-    serialise the value once more, and a list would be validated item by item in
-    Python first. The route's `response_model` still documents the shape.
+    serialise the value once more. The route's `response_model` still documents
+    the shape.
     """
 
-    def __init__(self, shape: Any) -> None:
-        self._adapter: TypeAdapter[Any] = TypeAdapter(shape)
+    def __init__(self, model: type[BaseModel]) -> None:
+        self._adapter: TypeAdapter[Any] = TypeAdapter(model)
 
     def __call__(
         self, value: object, *, status_code: int = 200, headers: Mapping[str, str] | None = None
     ) -> Response:
-        validated = self._adapter.validate_python(_plain(value), from_attributes=True)
+        # A row as a dict: pydantic reads that many times faster than a row's attributes.
+        plain = dict(zip(value._fields, value, strict=True)) if isinstance(value, Row) else value
+        validated = self._adapter.validate_python(plain, from_attributes=True)
         return Response(
             self._adapter.dump_json(validated),
             status_code=status_code,
@@ -58,22 +60,14 @@ class JSONRowsOf:
     def __call__(
         self, rows: Sequence[Row[Any]], *, headers: Mapping[str, str] | None = None
     ) -> Response:
-        validated = self._adapter.validate_python(_plain(rows))
+        # Every row of a result has the same fields.
+        fields = repeat(rows[0]._fields) if rows else ()
+        validated = self._adapter.validate_python(list(map(dict, map(zip, fields, rows))))
         return Response(
             orjson.dumps(validated, option=orjson.OPT_UTC_Z),
             headers=headers,
             media_type="application/json",
         )
-
-
-def _plain(value: object) -> object:
-    """Database rows as dicts, which pydantic reads many times faster than a row's attributes."""
-    if isinstance(value, Row):
-        return dict(zip(value._fields, value, strict=True))
-    if isinstance(value, list | tuple) and value and isinstance(value[0], Row):
-        # Every row of a result has the same fields.
-        return list(map(dict, map(zip, repeat(value[0]._fields), value)))
-    return value
 
 
 def absolute_url(request: Request, path: str) -> str:
