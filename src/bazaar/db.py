@@ -273,15 +273,16 @@ class Database:
     several times the query. Routes whose work is a few known statements use
     this; those that change objects the ORM tracks use the request's session.
 
-    On PostgreSQL the engine must be in autocommit (`create_engine(settings,
-    autocommit=True)`). A function should not run here while the request's
-    session holds a connection: the two would take two connections from the pool
-    at once.
+    On PostgreSQL it is meant for an engine in autocommit (`create_engine(settings,
+    autocommit=True)`); on another it is as correct, only slower. A function
+    should not run here while the request's session holds a connection: the two
+    would take two connections from the pool at once.
     """
 
     def __init__(self, engine: AsyncEngine, gate: Gate) -> None:
         self._engine = engine.sync_engine
-        self._autocommit = engine.dialect.name == "postgresql"
+        # SQLite's writers must take its write lock when their transaction begins.
+        self._locks_to_write = engine.dialect.name == "sqlite"
         self._gate = gate
 
     async def read(
@@ -301,7 +302,7 @@ class Database:
         round trip where BEGIN and COMMIT around it make three; on SQLite in a
         transaction that takes the write lock when it begins, committed when the
         function returns (rolled back if it raises)."""
-        run = self._write_alone if self._autocommit else self._write
+        run = self._write if self._locks_to_write else self._write_alone
         async with self._gate.place():
             return await greenlet_spawn(partial(run, write, *args, **kwargs))
 
