@@ -6,7 +6,7 @@ import asyncio
 import os
 import shutil
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +22,35 @@ from bazaar.app import create_app
 from bazaar.config import Settings
 from bazaar.security import Passwords
 from tests.factories import Api
+from tests.server import STARTED
+
+_SERVERS_BEFORE = pytest.StashKey[int]()
 
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
 BACKENDS = ["sqlite", "postgres"]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    item.stash[_SERVERS_BEFORE] = len(STARTED)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item,
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failed test's report ends with the logs of the `bazaar serve` processes it talked to.
+
+    Those it started, and those started before it (a module's shared server) still running.
+    """
+    report: pytest.TestReport = yield
+    if report.failed:
+        before = item.stash.get(_SERVERS_BEFORE, len(STARTED))
+        for n, server in enumerate(STARTED):
+            if n >= before or server.process.poll() is None:
+                lines = server.logs().splitlines()[-200:]
+                report.sections.append((f"bazaar serve at {server.url}", "\n".join(lines)))
+    return report
 
 
 @pytest.fixture

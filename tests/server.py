@@ -17,6 +17,11 @@ from pathlib import Path
 import httpx
 
 SECRET_KEY = "live-server-secret-key-that-is-long-enough-0123456789"
+# uvicorn closes a connection idle for 5 s; a client that reuses one at that very moment sees
+# its request cut off (httpx.ReadError). Clients of a live server let idle ones go sooner.
+CLIENT_KEEPALIVE_SECONDS = 1.0
+# Every server started so far, in order: a failed test's report shows their logs (conftest).
+STARTED: list[LiveServer] = []
 # Variables of the developer's own shell that would change what the server does.
 _INHERITED_OUT = ("BAZAAR_", "PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir")
 
@@ -35,6 +40,15 @@ class LiveServer:
         """The SQLite file it serves, when it serves one."""
         match = re.fullmatch(r"sqlite\+aiosqlite:///(.+)", self.env["BAZAAR_DATABASE_URL"])
         return Path(match.group(1)) if match else None
+
+    def client(self, *, timeout: float = 20, connections: int = 100) -> httpx.AsyncClient:
+        """An HTTP client of this server that never reuses a connection the server is closing."""
+        limits = httpx.Limits(
+            max_connections=connections,
+            max_keepalive_connections=connections,
+            keepalive_expiry=CLIENT_KEEPALIVE_SECONDS,
+        )
+        return httpx.AsyncClient(base_url=self.url, limits=limits, timeout=timeout)
 
     def logs(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
@@ -91,6 +105,7 @@ def live_server(
             command, cwd=directory, env=full_env, stdout=log, stderr=subprocess.STDOUT
         )
     server = LiveServer(f"http://127.0.0.1:{port}", process, log_path, full_env)
+    STARTED.append(server)
     try:
         _wait_until_serving(server, workers, startup_timeout)
         yield server

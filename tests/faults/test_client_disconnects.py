@@ -91,7 +91,7 @@ async def test_clients_hanging_up_mid_request_leak_nothing(
     with live_server(tmp_path, env=env) as server:
         port = urlsplit(server.url).port
         assert port is not None
-        async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        async with server.client(timeout=30) as client:
             owner = await account(client)
             items = []
             for n in range(3):

@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from tests.factories import account
@@ -61,7 +60,7 @@ async def test_kill_9_under_load_loses_no_acknowledged_write(
         env["BAZAAR_DATABASE_URL"] = cluster.url(database)
 
     with live_server(tmp_path, env=env) as server:
-        async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+        async with server.client(timeout=10) as client:
             owners = [await account(client), await account(client)]
             load = Load(client, owners)
             async with load.running(writers=4, readers=1, churn=True):
@@ -73,7 +72,7 @@ async def test_kill_9_under_load_loses_no_acknowledged_write(
         assert server.process.returncode == -signal.SIGKILL
 
     with live_server(tmp_path, env=env) as again:
-        async with httpx.AsyncClient(base_url=again.url, timeout=10) as client:
+        async with again.client(timeout=10) as client:
             ready = await client.get("/ready")
             # A write after the restart works, for an owner made before the kill.
             after = await client.post(

@@ -6,7 +6,6 @@ import asyncio
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.factories import account
@@ -30,7 +29,7 @@ async def test_postgres_restart_under_load(
 ) -> None:
     env = {"BAZAAR_DATABASE_URL": cluster.url(pg_database)}
     with live_server(tmp_path, env=env) as server:
-        async with httpx.AsyncClient(base_url=server.url, timeout=20) as client:
+        async with server.client() as client:
             owners = [await account(client), await account(client)]
             load = Load(client, owners)
             async with load.running(writers=3, readers=2, ready=True):

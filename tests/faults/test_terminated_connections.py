@@ -6,8 +6,6 @@ import asyncio
 import time
 from pathlib import Path
 
-import httpx
-
 from tests.factories import account
 from tests.faults.cluster import Cluster
 from tests.faults.conftest import Figure
@@ -21,7 +19,7 @@ async def test_pool_recovers_from_terminated_connections(
     env = {"BAZAAR_DATABASE_URL": cluster.url(pg_database)}
     writers, readers = 3, 2
     with live_server(tmp_path, env=env) as server:
-        async with httpx.AsyncClient(base_url=server.url, timeout=20) as client:
+        async with server.client() as client:
             owners = [await account(client), await account(client)]
             load = Load(client, owners)
             async with load.running(writers=writers, readers=readers):

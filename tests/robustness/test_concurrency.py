@@ -10,8 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -67,13 +66,6 @@ def server(
         yield running
 
 
-@asynccontextmanager
-async def _client(server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
-    limits = httpx.Limits(max_connections=200, max_keepalive_connections=200)
-    async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=60) as client:
-        yield client
-
-
 def _no_lock_errors(server: LiveServer) -> None:
     logs = server.logs()
     assert "database is locked" not in logs
@@ -82,7 +74,7 @@ def _no_lock_errors(server: LiveServer) -> None:
 
 async def test_50_writers_of_read_then_write_transactions_never_fail(server: LiveServer) -> None:
     statuses: Counter[int] = Counter()
-    async with _client(server) as client:
+    async with server.client(timeout=60, connections=200) as client:
         accounts = await asyncio.gather(*(account(client) for _ in range(5)))
 
         async def writer(n: int, owner: Account) -> None:
@@ -110,7 +102,7 @@ async def test_50_writers_of_read_then_write_transactions_never_fail(server: Liv
 
 
 async def test_50_racing_if_match_writes_let_exactly_one_through(server: LiveServer) -> None:
-    async with _client(server) as client:
+    async with server.client(timeout=60, connections=200) as client:
         owner = await account(client)
         body = {"name": "Contested", "price": 1}
         item = await client.post("/items", json=body, headers=owner.headers)
