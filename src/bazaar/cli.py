@@ -35,11 +35,11 @@ def app_factory() -> object:
     # Each worker of `serve --workers N` is a fresh interpreter, with logging to set up.
     configure_logging(settings)
     app = create_app(settings)
-    _tune_garbage_collection()
+    tune_garbage_collection()
     return app
 
 
-def _tune_garbage_collection() -> None:
+def tune_garbage_collection() -> None:
     """Collect garbage less often, and never re-examine what start-up built.
 
     Every request allocates sessions, rows and models with reference cycles; with

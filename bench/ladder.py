@@ -1,0 +1,261 @@
+"""The ladder: `GET /items/{id}` on each layer of Bazaar's stack, to see what each one costs.
+
+`make bench` compares Bazaar with the floor (Starlette + asyncpg + orjson). This
+puts the layers Bazaar is built on between the two, each the least code that
+serves the same response on that layer, so that the gap splits into what the
+frameworks cost and what Bazaar adds to them:
+
+- floor: `bench/floor.py`;
+- fastapi: FastAPI's routing with a typed path parameter, the row from asyncpg;
+- sqlalchemy: the same route, the row from a SQLAlchemy Core statement on
+  Bazaar's mapped `items` table, executed on an `AsyncEngine`
+  in autocommit, executed in one greenlet as Bazaar's `Database.read` does,
+  behind a semaphore with a place per pooled connection as Bazaar's `Gate` (the
+  pool alone lets newcomers overtake waiters: seconds of p99 and more CPU);
+- bazaar: `bazaar serve`.
+
+Every rung is one uvicorn worker on the same database, measured by the same wrk
+load as `make bench`'s item scenario, in alternating rounds; the report gives
+medians. Its figures go to the terminal and to `--output` as JSON.
+
+    .venv/bin/python bench/ladder.py --rounds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import secrets
+import statistics
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import floor
+import httpx
+import loadgen
+import orjson
+import uvicorn
+from fastapi import FastAPI, Request, Response
+from pydantic import BaseModel
+from run import (
+    BENCH,
+    BenchError,
+    Options,
+    _bazaar_command,
+    _git,
+    _query,
+    _run_sql,
+    fill_database,
+    parse_options,
+    say,
+    serve,
+    temporary_database,
+)
+from scenarios import Load
+from sqlalchemy import bindparam, select
+from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.util import greenlet_spawn
+
+from bazaar.cli import tune_garbage_collection
+from bazaar.items.models import Item
+
+RUNGS = ("floor", "fastapi", "sqlalchemy", "bazaar")
+POOL_SIZE, MAX_OVERFLOW = 10, 10
+# As Bazaar: FastAPI's own OpenTelemetry hooks off.
+NO_TELEMETRY: Any = {"tracing": False, "metrics": False, "logs": False}
+
+
+class ItemOut(BaseModel):
+    id: int
+    name: str
+    price: float
+    owner_id: int
+    created_at: datetime
+
+
+def fastapi_app(database_url: str, *, orm: bool) -> FastAPI:
+    """One route, `GET /items/{item_id}`, documented as Bazaar's is; the row from asyncpg,
+    or from SQLAlchemy Core when `orm`."""
+
+    def found(row: Any) -> Response:
+        if row is None:
+            return Response(b'{"detail":"Item not found"}', 404, media_type="application/json")
+        return Response(orjson.dumps(dict(row)), media_type="application/json")
+
+    if orm:
+        engine = create_async_engine(
+            database_url,
+            pool_size=POOL_SIZE,
+            max_overflow=MAX_OVERFLOW,
+            isolation_level="AUTOCOMMIT",
+        )
+        places = asyncio.Semaphore(POOL_SIZE + MAX_OVERFLOW)
+        columns = (Item.id, Item.name, Item.price, Item.owner_id, Item.created_at)
+        statement = select(*columns).where(Item.id == bindparam("item_id"))
+
+        def read(item_id: int) -> Any:
+            with engine.sync_engine.connect() as connection:
+                row = connection.execute(statement, {"item_id": item_id}).first()
+                return None if row is None else row._mapping
+
+        @contextlib.asynccontextmanager
+        async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+            yield
+            await engine.dispose()
+
+        app = FastAPI(lifespan=lifespan, openapi_url=None, telemetry=NO_TELEMETRY)
+
+        @app.get("/items/{item_id}", response_model=ItemOut)
+        async def get_item(item_id: int) -> Response:
+            async with places:
+                return found(await greenlet_spawn(partial(read, item_id)))
+
+        return app
+
+    @contextlib.asynccontextmanager
+    async def pooled(app: FastAPI) -> AsyncIterator[None]:
+        dsn = database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+        # The floor's pool: asyncpg's reset query on release skipped.
+        app.state.pool = await asyncpg.create_pool(
+            dsn, min_size=floor.POOL_MIN, max_size=floor.POOL_MAX, reset=floor._no_reset
+        )
+        yield
+        await app.state.pool.close()
+
+    app = FastAPI(lifespan=pooled, openapi_url=None, telemetry=NO_TELEMETRY)
+
+    @app.get("/items/{item_id}", response_model=ItemOut)
+    async def get_item_plain(item_id: int, request: Request) -> Response:
+        return found(await request.app.state.pool.fetchrow(floor.ITEM_BY_ID, item_id))
+
+    return app
+
+
+def serve_rung(rung: str, host: str, port: int) -> None:
+    app = fastapi_app(os.environ["BAZAAR_DATABASE_URL"], orm=rung == "sqlalchemy")
+    # Bazaar's garbage collection settings: the default ones cost FastAPI more than its work.
+    tune_garbage_collection()
+    uvicorn.run(app, host=host, port=port, workers=1, log_config=None, access_log=False)
+
+
+def command_of(rung: str) -> list[str]:
+    if rung == "floor":
+        return [sys.executable, str(BENCH / "floor.py")]
+    if rung == "bazaar":
+        return [_bazaar_command("bazaar"), "serve", "--no-migrate", "--workers", "1"]
+    return [sys.executable, str(Path(__file__).resolve()), "serve", rung]
+
+
+def measure(options: Options) -> dict[str, list[loadgen.Run]]:
+    shape = loadgen.LoadShape(options.connections, options.threads, options.timeout_seconds)
+    runs: dict[str, list[loadgen.Run]] = {rung: [] for rung in RUNGS}
+    with contextlib.ExitStack() as stack:
+        workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bazaar-ladder-")))
+        dsn = stack.enter_context(temporary_database(options.pg_dsn))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BAZAAR_")} | {
+            "BAZAAR_DATABASE_URL": dsn.replace("postgresql://", "postgresql+asyncpg://", 1),
+            "BAZAAR_SECRET_KEY": secrets.token_hex(32),
+        }
+        fill_database(options, env, workdir)
+        _run_sql(dsn, "VACUUM ANALYZE")
+        low, high = _query(dsn, "SELECT min(id), max(id) FROM items")[0]
+        load = Load("ids", "/items/", id_range=(int(str(low)), int(str(high))))
+        servers = {
+            rung: stack.enter_context(serve(rung, command_of(rung), env=env, workdir=workdir))
+            for rung in RUNGS
+        }
+        for rung, server in servers.items():
+            answer = httpx.get(server.url + load.sample_path(), timeout=30)
+            if answer.status_code != 200 or answer.json().get("id") != low:
+                raise BenchError(f"{rung} answered {answer.status_code}: {answer.text[:300]}")
+        for round_number in range(1, options.rounds + 1):
+            for rung, server in servers.items():
+                run = loadgen.measure(
+                    app=rung,
+                    scenario="item",
+                    round_number=round_number,
+                    pid=server.pid,
+                    base_url=server.url,
+                    env=load.wrk_env(""),
+                    warmup=options.warmup,
+                    seconds=options.seconds,
+                    shape=shape,
+                )
+                errors = f", {run.errors} errors" if run.errors else ""
+                say(
+                    f"round {round_number}/{options.rounds} {rung:<10} {run.rps:8,.0f} req/s"
+                    f"  p99 {run.p99_ms:6.1f} ms  {run.cpu_us_per_request:5.0f} µs CPU/request"
+                    f"{errors}"
+                )
+                runs[rung].append(run)
+    return runs
+
+
+def summary(runs: dict[str, list[loadgen.Run]]) -> list[dict[str, float | str]]:
+    floor = statistics.median(run.rps for run in runs["floor"])
+    rows: list[dict[str, float | str]] = []
+    for rung, measured in runs.items():
+        rps = statistics.median(run.rps for run in measured)
+        rows.append(
+            {
+                "rung": rung,
+                "rps": round(rps),
+                "ratio_to_floor": round(rps / floor, 2),
+                "p99_ms": round(statistics.median(run.p99_ms for run in measured), 1),
+                "cpu_us_per_request": round(
+                    statistics.median(run.cpu_us_per_request for run in measured)
+                ),
+                "errors": sum(run.errors for run in measured),
+            }
+        )
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["serve"]:
+        parser = argparse.ArgumentParser(prog="bench/ladder.py serve")
+        parser.add_argument("rung", choices=["fastapi", "sqlalchemy"])
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8002)
+        args = parser.parse_args(argv[1:])
+        serve_rung(args.rung, args.host, args.port)
+        return 0
+    own = argparse.ArgumentParser(add_help=False)
+    own.add_argument("--output", type=Path, default=None)
+    known, rest = own.parse_known_args(argv)
+    # `make bench`'s options and database; the item scenario pages nowhere.
+    options = parse_options(["--depth=1", "--deep-pages=1", *rest])
+    commit = _git("rev-parse", "--short", "HEAD") or "unknown"
+    date = datetime.now(UTC).strftime("%Y-%m-%d")
+    output = known.output or options.results / f"{date}-{commit}-ladder.json"
+    if loadgen.wrk_path() is None:
+        say("wrk is not installed: apt-get install wrk")
+        return 2
+    try:
+        rows = summary(measure(options))
+    except BenchError as exc:
+        say(f"ladder: {exc}")
+        return 1
+    say(f"{'rung':<10} {'req/s':>8} {'÷ floor':>8} {'p99 ms':>7} {'CPU µs/req':>10} errors")
+    for row in rows:
+        say(
+            f"{row['rung']:<10} {row['rps']:8,} {row['ratio_to_floor']:8} {row['p99_ms']:7}"
+            f" {row['cpu_us_per_request']:10} {row['errors']}"
+        )
+    output.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
+    say(f"figures: {output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
