@@ -19,6 +19,12 @@ load as `make bench`'s item scenario, in alternating rounds; the report gives
 medians. Its figures go to the terminal and to `--output` as JSON.
 
     .venv/bin/python bench/ladder.py --rounds 3
+
+`in-process` calls the FastAPI rungs and Bazaar directly instead (no uvicorn, no
+wrk), on a database of `bazaar demo-data` named by BAZAAR_DATABASE_URL:
+
+    BAZAAR_DATABASE_URL=postgresql+asyncpg://... BAZAAR_SECRET_KEY=... \\
+        python bench/ladder.py in-process 4
 """
 
 from __future__ import annotations
@@ -28,10 +34,12 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import secrets
 import statistics
 import sys
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from functools import partial
@@ -44,6 +52,7 @@ import httpx
 import loadgen
 import orjson
 import uvicorn
+import uvloop
 from fastapi import FastAPI, Request, Response
 from pydantic import BaseModel
 from run import (
@@ -65,7 +74,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.util import greenlet_spawn
 
-from bazaar.cli import tune_garbage_collection
+from bazaar.cli import app_factory, tune_garbage_collection
 from bazaar.items.models import Item
 
 RUNGS = ("floor", "fastapi", "sqlalchemy", "bazaar")
@@ -220,8 +229,50 @@ def summary(runs: dict[str, list[loadgen.Run]]) -> list[dict[str, float | str]]:
     return rows
 
 
+async def in_process(rounds: int, requests: int = 1600, tasks: int = 16) -> dict[str, float]:
+    """CPU µs per request of the FastAPI rungs and Bazaar called directly (no uvicorn, no
+    wrk) on the database in BAZAAR_DATABASE_URL: the least of `rounds` rounds."""
+    from inprocess import _call, _Lifespan, _scope
+
+    url = os.environ["BAZAAR_DATABASE_URL"]
+    apps: dict[str, Any] = {
+        "fastapi": fastapi_app(url, orm=False),
+        "sqlalchemy": fastapi_app(url, orm=True),
+        "bazaar": app_factory(),
+    }
+    for app in apps.values():
+        await _Lifespan(app).start()
+    dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    connection = await asyncpg.connect(dsn)
+    try:
+        low, high = await connection.fetchrow("SELECT min(id), max(id) FROM items")
+    finally:
+        await connection.close()
+
+    async def caller(app: Any) -> None:
+        for _ in range(requests // tasks):
+            path = f"/items/{random.randint(low, high)}"
+            if (status := await _call(app, _scope("GET", path))) != 200:
+                raise BenchError(f"GET {path}: {status}")
+
+    best = dict.fromkeys(apps, float("inf"))
+    for round_number in range(rounds + 1):
+        for name, app in apps.items():
+            started = time.process_time()
+            await asyncio.gather(*(caller(app) for _ in range(tasks)))
+            if round_number:  # round 0 warms up
+                cpu = (time.process_time() - started) / requests * 1e6
+                best[name] = min(best[name], cpu)
+    return best
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["in-process"]:
+        rounds = int(argv[1]) if len(argv) > 1 else 4
+        best = uvloop.run(in_process(rounds))
+        print("  ".join(f"{name} {cpu:.0f}" for name, cpu in best.items()), "(CPU µs/request)")
+        return 0
     if argv[:1] == ["serve"]:
         parser = argparse.ArgumentParser(prog="bench/ladder.py serve")
         parser.add_argument("rung", choices=["fastapi", "sqlalchemy"])
