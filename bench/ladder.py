@@ -35,13 +35,12 @@ import contextlib
 import json
 import os
 import random
-import secrets
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -59,15 +58,13 @@ from run import (
     BENCH,
     BenchError,
     Options,
-    _bazaar_command,
-    _git,
+    Revision,
     _query,
-    _run_sql,
-    fill_database,
+    bazaar_serve_command,
+    demo_database,
     parse_options,
     say,
     serve,
-    temporary_database,
 )
 from scenarios import Load
 from sqlalchemy import bindparam, select
@@ -160,7 +157,7 @@ def command_of(rung: str) -> list[str]:
     if rung == "floor":
         return [sys.executable, str(BENCH / "floor.py")]
     if rung == "bazaar":
-        return [_bazaar_command("bazaar"), "serve", "--no-migrate", "--workers", "1"]
+        return bazaar_serve_command()
     return [sys.executable, str(Path(__file__).resolve()), "serve", rung]
 
 
@@ -169,13 +166,7 @@ def measure(options: Options) -> dict[str, list[loadgen.Run]]:
     runs: dict[str, list[loadgen.Run]] = {rung: [] for rung in RUNGS}
     with contextlib.ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bazaar-ladder-")))
-        dsn = stack.enter_context(temporary_database(options.pg_dsn))
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BAZAAR_")} | {
-            "BAZAAR_DATABASE_URL": dsn.replace("postgresql://", "postgresql+asyncpg://", 1),
-            "BAZAAR_SECRET_KEY": secrets.token_hex(32),
-        }
-        fill_database(options, env, workdir)
-        _run_sql(dsn, "VACUUM ANALYZE")
+        dsn, env = stack.enter_context(demo_database(options, workdir))
         low, high = _query(dsn, "SELECT min(id), max(id) FROM items")[0]
         load = Load("ids", "/items/", id_range=(int(str(low)), int(str(high))))
         servers = {
@@ -240,8 +231,11 @@ async def in_process(rounds: int, requests: int = 1600, tasks: int = 16) -> dict
         "sqlalchemy": fastapi_app(url, orm=True),
         "bazaar": app_factory(),
     }
-    for app in apps.values():
-        await _Lifespan(app).start()
+    # Held until the end: a lifespan task nothing refers to may be collected, and with it
+    # the app's engine disposed of mid-run.
+    lifespans = [_Lifespan(app) for app in apps.values()]
+    for lifespan in lifespans:
+        await lifespan.start()
     dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
     connection = await asyncpg.connect(dsn)
     try:
@@ -286,9 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     known, rest = own.parse_known_args(argv)
     # `make bench`'s options and database; the item scenario pages nowhere.
     options = parse_options(["--depth=1", "--deep-pages=1", *rest])
-    commit = _git("rev-parse", "--short", "HEAD") or "unknown"
-    date = datetime.now(UTC).strftime("%Y-%m-%d")
-    output = known.output or options.results / f"{date}-{commit}-ladder.json"
+    output = known.output or options.results / f"{Revision.now().stem}-ladder.json"
     if loadgen.wrk_path() is None:
         say("wrk is not installed: apt-get install wrk")
         return 2

@@ -94,6 +94,31 @@ def ensure_requirements() -> None:
 
 
 @dataclass(frozen=True)
+class Revision:
+    """What a report is named after: the day, and the commit measured (`dirty`: with
+    uncommitted changes to the app)."""
+
+    date: str
+    commit: str
+    dirty: bool
+
+    @classmethod
+    def now(cls) -> Revision:
+        return cls(
+            date=datetime.now(UTC).strftime("%Y-%m-%d"),
+            commit=_git("rev-parse", "--short", "HEAD") or "unknown",
+            dirty=bool(
+                _git("status", "--porcelain", "--", "src", "pyproject.toml", "constraints.txt")
+            ),
+        )
+
+    @property
+    def stem(self) -> str:
+        """`<date>-<commit>[-dirty]`, the start of each file name of a report."""
+        return f"{self.date}-{self.commit}{'-dirty' if self.dirty else ''}"
+
+
+@dataclass(frozen=True)
 class Options:
     users: int
     items: int
@@ -328,6 +353,11 @@ def _bazaar_command(command: str) -> str:
     return str(Path(sys.executable).with_name(command))
 
 
+def bazaar_serve_command() -> list[str]:
+    """One Bazaar worker on the database the bench made (migrated already)."""
+    return [_bazaar_command("bazaar"), "serve", "--no-migrate", "--workers", "1"]
+
+
 def fill_database(options: Options, env: dict[str, str], workdir: Path) -> None:
     bazaar = _bazaar_command("bazaar")
     for step in (
@@ -340,6 +370,23 @@ def fill_database(options: Options, env: dict[str, str], workdir: Path) -> None:
         )
         if completed.returncode != 0:
             raise BenchError(f"{' '.join(step)} failed:\n{completed.stdout}{completed.stderr}")
+
+
+@contextlib.contextmanager
+def demo_database(
+    options: Options, workdir: Path, settings: dict[str, str] | None = None
+) -> Iterator[tuple[str, dict[str, str]]]:
+    """A throwaway database of demo data, analysed, and the environment that serves it
+    (Bazaar's settings from this shell left out, `settings` added)."""
+    with temporary_database(options.pg_dsn) as dsn:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BAZAAR_")} | {
+            "BAZAAR_DATABASE_URL": dsn.replace("postgresql://", "postgresql+asyncpg://", 1),
+            "BAZAAR_SECRET_KEY": secrets.token_hex(32),
+            **(settings or {}),
+        }
+        fill_database(options, env, workdir)
+        _run_sql(dsn, "VACUUM ANALYZE")
+        yield dsn, env
 
 
 def log_in(bazaar: Server, dsn: str) -> str:
@@ -531,27 +578,19 @@ def measure_rounds(
 def run(options: Options) -> Path:
     wait_for_quiet(options.wait_quiet)
     load_before = os.getloadavg()[0]
-    commit = _git("rev-parse", "--short", "HEAD") or "unknown"
-    dirty = bool(_git("status", "--porcelain", "--", "src", "pyproject.toml", "constraints.txt"))
-    date = datetime.now(UTC).strftime("%Y-%m-%d")
-    stem = f"{date}-{commit}{'-dirty' if dirty else ''}"
+    revision = Revision.now()
+    stem = revision.stem
     shape = loadgen.LoadShape(options.connections, options.threads, options.timeout_seconds)
 
     with contextlib.ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bazaar-bench-")))
-        dsn = stack.enter_context(temporary_database(options.pg_dsn))
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BAZAAR_")} | {
-            "BAZAAR_DATABASE_URL": dsn.replace("postgresql://", "postgresql+asyncpg://", 1),
-            "BAZAAR_SECRET_KEY": secrets.token_hex(32),
-            "BAZAAR_ACCESS_TOKEN_MINUTES": "240",
-        }
-        fill_database(options, env, workdir)
-        _run_sql(dsn, "VACUUM ANALYZE")
-        bazaar_command = [_bazaar_command("bazaar"), "serve", "--no-migrate", "--workers", "1"]
+        dsn, env = stack.enter_context(
+            demo_database(options, workdir, {"BAZAAR_ACCESS_TOKEN_MINUTES": "240"})
+        )
         bazaar = stack.enter_context(
             serve(
                 "bazaar",
-                [*bazaar_command, "--graceful-seconds", "5"],
+                [*bazaar_serve_command(), "--graceful-seconds", "5"],
                 env=env,
                 workdir=workdir,
             )
@@ -597,9 +636,9 @@ def run(options: Options) -> Path:
         peak_rss = {name: loadgen.peak_rss_mib(server.pid) for name, server in servers.items()}
         problems = {name: log_problems(server.log) for name, server in servers.items()}
         context = report.Context(
-            date=date,
-            commit=commit,
-            dirty=dirty,
+            date=revision.date,
+            commit=revision.commit,
+            dirty=revision.dirty,
             machine=_machine(),
             versions=_versions(dsn),
             data=f"{options.users:,} users and {options.items:,} items from `bazaar demo-data`,"
