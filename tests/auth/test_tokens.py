@@ -147,7 +147,8 @@ def test_a_token_read_before_stops_working_when_it_expires(
     claims = tokens.read(token)
     assert claims is not None
     assert claims.user_id == 7
-    assert tokens.read(token) == claims  # the second read is the remembered one
+    assert tokens.read(token) == claims
+    assert tokens._verified.cache_info().hits == 1  # the second read was the remembered one
     later = claims.expires + 1
     monkeypatch.setattr("bazaar.security.time.time", lambda: later)
     assert tokens.read(token) is None
