@@ -125,9 +125,19 @@ def settings_overrides() -> dict[str, Any]:
     return {}
 
 
+# What every in-process test app is given: links name the test client's base URL, and the
+# suite's hundreds of sign-ups from one address are not throttled (tests of the throttle
+# set their own limit).
+TEST_SETTINGS: dict[str, Any] = {
+    "secret_key": SECRET,
+    "public_url": "http://test",
+    "limit_signup": "1000000/hour",
+}
+
+
 @pytest.fixture
 def settings(database_url: str, settings_overrides: dict[str, Any]) -> Settings:
-    values: dict[str, Any] = {"database_url": database_url, "secret_key": SECRET}
+    values: dict[str, Any] = {"database_url": database_url, **TEST_SETTINGS}
     return Settings(**(values | settings_overrides))
 
 

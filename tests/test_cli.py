@@ -87,11 +87,11 @@ def test_demo_data_fills_the_database(tmp_path: Path) -> None:
 def test_served_for_real_the_tutorial_flow_works(tmp_path: Path) -> None:
     with live_server(tmp_path) as server, httpx.Client(base_url=server.url) as client:
         signed_up = client.post(
-            "/users/", json={"name": "Ada", "email": "ada@example.com", "password": "password1"}
+            "/users/", json={"name": "Ada", "email": "ada@example.com", "password": "quiet-lantern-1"}
         )
         assert signed_up.status_code == 201
         token = client.post(
-            "/auth/token", data={"username": "ada@example.com", "password": "password1"}
+            "/auth/token", data={"username": "ada@example.com", "password": "quiet-lantern-1"}
         ).json()["access_token"]
         headers = {"Authorization": f"Bearer {token}"}
         item = client.post("/items", json={"name": "Lamp", "price": 3.5}, headers=headers)
@@ -111,9 +111,9 @@ def test_served_on_postgres(tmp_path: Path, postgres_url: str) -> None:
     email = f"pg-{os.getpid()}@example.com"
     with live_server(tmp_path, env=env) as server, httpx.Client(base_url=server.url) as client:
         assert client.get("/ready").status_code == 200
-        body = {"name": "P", "email": email, "password": "password1"}
+        body = {"name": "P", "email": email, "password": "quiet-lantern-1"}
         assert client.post("/users", json=body).status_code == 201
-        login = client.post("/auth/token", data={"username": email, "password": "password1"})
+        login = client.post("/auth/token", data={"username": email, "password": "quiet-lantern-1"})
         assert login.status_code == 200
     assert server.process.returncode == 0
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator, model_validator
+import limits
+
+from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -16,6 +20,18 @@ from sqlalchemy.exc import ArgumentError
 logger = logging.getLogger(__name__)
 
 MIN_SECRET_BYTES = 32
+
+
+def _parsed_limit(value: str) -> str:
+    try:
+        limits.parse(value)
+    except ValueError as exc:
+        raise ValueError(f'not a limit like "5/15 minutes" or "10/hour": {exc}') from None
+    return value
+
+
+# A rate in the `limits` library's notation: "5/15 minutes", "10/hour", "100 per day".
+Limit = Annotated[str, AfterValidator(_parsed_limit)]
 
 
 class Settings(BaseSettings):
@@ -41,9 +57,18 @@ class Settings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = []
     redis_url: str = ""
     log_format: Literal["text", "json"] = "text"
-    login_attempts_per_email: int = Field(default=5, ge=1)
-    login_attempts_per_address: int = Field(default=20, ge=1)
-    login_window_minutes: int = Field(default=15, ge=1)
+    # The URL clients reach Bazaar at: every absolute link it writes starts with it, whatever
+    # `Host` a request names. `bazaar serve` sets it to where it listens unless told.
+    public_url: str = "http://127.0.0.1:8000"
+    # Load balancers whose `X-Forwarded-For` is believed; nobody's by default.
+    trusted_proxies: Annotated[list[IPv4Network | IPv6Network], NoDecode] = []
+    # Throttles, in the `limits` library's notation ("5/15 minutes").
+    limit_login_pair: Limit = "5/15 minutes"
+    limit_login_address: Limit = "20/15 minutes"
+    limit_login_email: Limit = "100/15 minutes"
+    limit_signup: Limit = "10/hour"
+    limit_mail_email: Limit = "3/hour"
+    limit_mail_address: Limit = "20/hour"
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
 
     @field_validator("database_url")
@@ -66,6 +91,28 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [
+                ip_network(part.strip(), strict=False) for part in value.split(",") if part.strip()
+            ]
+        return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _absolute_http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if (
+            parts.scheme not in {"http", "https"}
+            or not parts.netloc
+            or parts.query
+            or parts.fragment
+        ):
+            raise ValueError("use an absolute http:// or https:// URL, without query or fragment")
+        return value.rstrip("/")
 
     @field_validator("redis_url")
     @classmethod

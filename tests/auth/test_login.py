@@ -20,8 +20,8 @@ WRONG = {"detail": "Incorrect email or password"}
 
 
 async def test_login_gives_a_bearer_token_that_works(api: Api) -> None:
-    user = await api.sign_up(email="Login@Example.com", password="password1")
-    response = await api.login(" LOGIN@example.com ", "password1")
+    user = await api.sign_up(email="Login@Example.com", password="quiet-lantern-1")
+    response = await api.login(" LOGIN@example.com ", "quiet-lantern-1")
     assert response.status_code == 200
     body = response.json()
     assert body["token_type"] == "bearer"
@@ -35,9 +35,9 @@ async def test_login_gives_a_bearer_token_that_works(api: Api) -> None:
 
 
 async def test_wrong_password_and_unknown_email_look_the_same(api: Api) -> None:
-    await api.sign_up(email="known@example.com", password="password1")
-    wrong_password = await api.login("known@example.com", "password2")
-    unknown_email = await api.login("nobody@example.com", "password1")
+    await api.sign_up(email="known@example.com", password="quiet-lantern-1")
+    wrong_password = await api.login("known@example.com", "quiet-lantern-2")
+    unknown_email = await api.login("nobody@example.com", "quiet-lantern-1")
     for response in (wrong_password, unknown_email):
         assert response.status_code == 401
         assert response.json() == WRONG
@@ -46,13 +46,13 @@ async def test_wrong_password_and_unknown_email_look_the_same(api: Api) -> None:
 
 async def test_unknown_email_takes_about_as_long_as_a_wrong_password(api: Api) -> None:
     api.app.state.passwords = Passwords()  # the production cost is the point here
-    await api.sign_up(email="known@example.com", password="password1")
+    await api.sign_up(email="known@example.com", password="quiet-lantern-1")
 
     async def median_seconds(email: str) -> float:
         times = []
         for _ in range(5):
             started = time.perf_counter()
-            await api.login(email, "password2")
+            await api.login(email, "quiet-lantern-2")
             times.append(time.perf_counter() - started)
         return sorted(times)[2]
 
@@ -66,19 +66,19 @@ async def test_unknown_email_takes_about_as_long_as_a_wrong_password(api: Api) -
 
 
 async def test_inactive_users_cannot_log_in(api: Api) -> None:
-    user = await api.sign_up(email="gone@example.com", password="password1")
+    user = await api.sign_up(email="gone@example.com", password="quiet-lantern-1")
     await api.sql("UPDATE users SET is_active = false WHERE id = :id", id=user["id"])
-    response = await api.login("gone@example.com", "password1")
+    response = await api.login("gone@example.com", "quiet-lantern-1")
     assert response.status_code == 401
     assert response.json() == WRONG
 
 
 async def test_outdated_hashes_are_upgraded_on_login(api: Api) -> None:
     api.app.state.passwords = Passwords()  # the production cost is the point here
-    old = await Passwords(memory_kib=8 * 1024, time_cost=1).hash("password1")
-    user = await api.sign_up(email="old@example.com", password="password1")
+    old = await Passwords(memory_kib=8 * 1024, time_cost=1).hash("quiet-lantern-1")
+    user = await api.sign_up(email="old@example.com", password="quiet-lantern-1")
     await api.sql("UPDATE users SET hashed_password = :h WHERE id = :id", h=old, id=user["id"])
-    response = await api.login("old@example.com", "password1")
+    response = await api.login("old@example.com", "quiet-lantern-1")
     assert response.status_code == 200
     stored = await api.sql("SELECT hashed_password FROM users WHERE id = :id", id=user["id"])
     assert stored != old
@@ -99,25 +99,25 @@ async def test_incomplete_login_forms_are_422(api: Api, form: dict[str, str]) ->
 
 
 async def test_failed_logins_are_throttled_per_email(api: Api) -> None:
-    await api.sign_up(email="target@example.com", password="password1")
+    await api.sign_up(email="target@example.com", password="quiet-lantern-1")
     for _ in range(5):
         assert (await api.login("target@example.com", "guess-guess")).status_code == 401
-    throttled = await api.login("target@example.com", "password1")
+    throttled = await api.login("target@example.com", "quiet-lantern-1")
     assert throttled.status_code == 429
     assert 0 < int(throttled.headers["retry-after"]) <= 15 * 60
     # Other accounts are not affected.
-    await api.sign_up(email="other@example.com", password="password1")
-    assert (await api.login("other@example.com", "password1")).status_code == 200
+    await api.sign_up(email="other@example.com", password="quiet-lantern-1")
+    assert (await api.login("other@example.com", "quiet-lantern-1")).status_code == 200
 
 
 async def test_a_successful_login_gives_the_email_its_budget_back(api: Api) -> None:
-    await api.sign_up(email="typo@example.com", password="password1")
+    await api.sign_up(email="typo@example.com", password="quiet-lantern-1")
     for _ in range(4):
         assert (await api.login("typo@example.com", "guess-guess")).status_code == 401
-    assert (await api.login("typo@example.com", "password1")).status_code == 200
+    assert (await api.login("typo@example.com", "quiet-lantern-1")).status_code == 200
     for _ in range(4):
         assert (await api.login("typo@example.com", "guess-guess")).status_code == 401
-    assert (await api.login("typo@example.com", "password1")).status_code == 200
+    assert (await api.login("typo@example.com", "quiet-lantern-1")).status_code == 200
 
 
 async def test_failed_logins_are_throttled_per_address(api: Api) -> None:
@@ -141,7 +141,7 @@ async def test_two_instances_share_one_budget_in_redis(settings: Settings, api: 
         LoginThrottle(redis_settings, key_prefix=prefix),
     )
     try:
-        await api.sign_up(email=email, password="password1")
+        await api.sign_up(email=email, password="quiet-lantern-1")
         outcomes: list[Any] = []
         for n in range(6):
             instance: FastAPI = create_app(settings)
@@ -164,7 +164,7 @@ async def test_two_instances_share_one_budget_in_redis(settings: Settings, api: 
 
 async def test_concurrent_logins_do_not_stall_the_event_loop(api: Api) -> None:
     api.app.state.passwords = Passwords()  # the production cost is the point here
-    users = [await api.sign_up(password="password1") for _ in range(20)]
+    users = [await api.sign_up(password="quiet-lantern-1") for _ in range(20)]
     latencies: list[float] = []
     done = asyncio.Event()
 
@@ -181,13 +181,13 @@ async def test_concurrent_logins_do_not_stall_the_event_loop(api: Api) -> None:
 
     async def logins() -> list[int]:
         try:
-            responses = await asyncio.gather(*(api.login(u["email"], "password1") for u in users))
+            responses = await asyncio.gather(*(api.login(u["email"], "quiet-lantern-1") for u in users))
             return [response.status_code for response in responses]
         finally:
             done.set()
 
     started = time.perf_counter()
-    await Passwords().verify("password1", None)
+    await Passwords().verify("quiet-lantern-1", None)
     one_hash = time.perf_counter() - started
 
     statuses, _ = await asyncio.gather(logins(), probe_health())

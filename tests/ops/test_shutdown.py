@@ -15,7 +15,7 @@ import httpx
 from tests.ops.promtext import value
 from tests.server import LiveServer, live_server
 
-SIGN_UP = {"name": "Slow", "email": "slow@example.com", "password": "password1"}
+SIGN_UP = {"name": "Slow", "email": "slow@example.com", "password": "quiet-lantern-1"}
 
 
 def _until(condition: Callable[[], bool], timeout: float = 10) -> None:

@@ -51,7 +51,7 @@ class Route:
 
 LOGIN = {"username": "victim@example.com", "password": "correct-horse"}
 ROUTES = [
-    Route("POST", "/users", json={"name": "N", "email": "n@example.com", "password": "password1"}),
+    Route("POST", "/users", json={"name": "N", "email": "n@example.com", "password": "quiet-lantern-1"}),
     Route("GET", "/users", query={"limit": 10}),
     Route("GET", "/users/me"),
     Route("PATCH", "/users/me", json={"name": "Renamed"}),
@@ -97,7 +97,7 @@ MALFORMED_BODIES = {
     "not UTF-8": b'{"name": "\xff\xfe"}',
     "lone byte": b"\x80",
     "nested 100,000 deep": b"[" * 100_000 + b"]" * 100_000,
-    "NaN": b'{"name": "x", "price": NaN, "password": "password1", "email": "q@example.com"}',
+    "NaN": b'{"name": "x", "price": NaN, "password": "quiet-lantern-1", "email": "q@example.com"}',
     "duplicate key": b'{"name": "x", "price": 1, "price": -1}',
 }
 

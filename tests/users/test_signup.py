@@ -33,7 +33,7 @@ async def test_sign_up_returns_the_user_without_the_hash(api: Api) -> None:
 
 async def test_path_works_without_trailing_slash_and_without_redirect(api: Api) -> None:
     response = await api.client.post(
-        "/users", json={"name": "A", "email": "a@example.com", "password": "password1"}
+        "/users", json={"name": "A", "email": "a@example.com", "password": "quiet-lantern-1"}
     )
     assert response.status_code == 201
     assert await api.count("users") == 1
@@ -43,7 +43,7 @@ async def test_path_works_without_trailing_slash_and_without_redirect(api: Api) 
 async def test_duplicate_email_is_400_whatever_the_case(api: Api, variant: str) -> None:
     await api.sign_up(email="dup@example.com")
     response = await api.client.post(
-        "/users/", json={"name": "B", "email": variant, "password": "password1"}
+        "/users/", json={"name": "B", "email": variant, "password": "quiet-lantern-1"}
     )
     assert response.status_code == 400
     assert response.json() == {"detail": "Email already in use"}
@@ -55,7 +55,7 @@ async def test_racing_sign_ups_with_one_email_make_one_user(api: Api) -> None:
 
     async def sign_up(email: str) -> int:
         response = await api.client.post(
-            "/users/", json={"name": "R", "email": email, "password": "password1"}
+            "/users/", json={"name": "R", "email": email, "password": "quiet-lantern-1"}
         )
         return response.status_code
 
@@ -67,18 +67,18 @@ async def test_racing_sign_ups_with_one_email_make_one_user(api: Api) -> None:
 @pytest.mark.parametrize(
     ("body", "field"),
     [
-        ({"name": "", "email": "a@example.com", "password": "password1"}, "name"),
-        ({"name": "   ", "email": "a@example.com", "password": "password1"}, "name"),
-        ({"name": "x" * 101, "email": "a@example.com", "password": "password1"}, "name"),
-        ({"name": "a\u0000b", "email": "a@example.com", "password": "password1"}, "name"),
-        ({"name": "A", "email": "not-an-email", "password": "password1"}, "email"),
-        ({"name": "A", "email": "a" * 190 + "@example.com", "password": "password1"}, "email"),
+        ({"name": "", "email": "a@example.com", "password": "quiet-lantern-1"}, "name"),
+        ({"name": "   ", "email": "a@example.com", "password": "quiet-lantern-1"}, "name"),
+        ({"name": "x" * 101, "email": "a@example.com", "password": "quiet-lantern-1"}, "name"),
+        ({"name": "a\u0000b", "email": "a@example.com", "password": "quiet-lantern-1"}, "name"),
+        ({"name": "A", "email": "not-an-email", "password": "quiet-lantern-1"}, "email"),
+        ({"name": "A", "email": "a" * 190 + "@example.com", "password": "quiet-lantern-1"}, "email"),
         ({"name": "A", "email": "a@example.com", "password": "short"}, "password"),
         ({"name": "A", "email": "a@example.com", "password": "p" * 129}, "password"),
         ({"name": "A", "email": "a@example.com", "password": "pass\u0000word"}, "password"),
         ({"name": "A", "email": "a@example.com"}, "password"),
         (
-            {"name": "A", "email": "a@example.com", "password": "password1", "is_admin": True},
+            {"name": "A", "email": "a@example.com", "password": "quiet-lantern-1", "is_admin": True},
             "is_admin",
         ),
     ],
@@ -94,7 +94,7 @@ async def test_invalid_sign_up_is_422_and_stores_nothing(
 
 @pytest.mark.parametrize("field", ["name", "password", "email"])
 async def test_lone_surrogates_are_refused(api: Api, field: str) -> None:
-    body = {"name": "A", "email": "a@example.com", "password": "password1"}
+    body = {"name": "A", "email": "a@example.com", "password": "quiet-lantern-1"}
     # json.dumps writes the lone surrogate as the escape a client would send.
     raw = json.dumps(body | {field: "\ud800"})
     response = await api.client.post(
@@ -116,7 +116,7 @@ async def test_bodies_over_one_mebibyte_are_413(api: Api, chunked: bool) -> None
     payload = (
         b'{"name": "'
         + b"x" * (1024 * 1024)
-        + b'", "email": "a@example.com", "password": "password1"}'
+        + b'", "email": "a@example.com", "password": "quiet-lantern-1"}'
     )
 
     async def stream() -> AsyncIterator[bytes]:
