@@ -87,7 +87,8 @@ def test_demo_data_fills_the_database(tmp_path: Path) -> None:
 def test_served_for_real_the_tutorial_flow_works(tmp_path: Path) -> None:
     with live_server(tmp_path) as server, httpx.Client(base_url=server.url) as client:
         signed_up = client.post(
-            "/users/", json={"name": "Ada", "email": "ada@example.com", "password": "quiet-lantern-1"}
+            "/users/",
+            json={"name": "Ada", "email": "ada@example.com", "password": "quiet-lantern-1"},
         )
         assert signed_up.status_code == 201
         token = client.post(

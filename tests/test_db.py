@@ -44,7 +44,8 @@ async def test_a_failed_commit_is_a_server_error_and_keeps_nothing(api: Api) -> 
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             response = await client.post(
-                "/users/", json={"name": "A", "email": "a@example.com", "password": "quiet-lantern-1"}
+                "/users/",
+                json={"name": "A", "email": "a@example.com", "password": "quiet-lantern-1"},
             )
     finally:
         event.remove(api.app.state.engine.sync_engine, "commit", fail_commit)

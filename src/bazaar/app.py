@@ -10,8 +10,8 @@ from fastapi import APIRouter, FastAPI
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
+from bazaar.addresses import ClientAddress
 from bazaar.auth.router import router as auth_router
-from bazaar.auth.throttle import LoginThrottle
 from bazaar.config import Settings
 from bazaar.db import Database, create_engine, create_gate, sessionmakers
 from bazaar.errors import install_error_handlers
@@ -24,6 +24,7 @@ from bazaar.ops.readiness import Readiness
 from bazaar.ops.router import router as ops_router
 from bazaar.pagination import Cursors
 from bazaar.security import Passwords, Tokens
+from bazaar.throttle import Throttle
 from bazaar.users.router import router as users_router
 
 
@@ -31,8 +32,10 @@ class Bazaar(FastAPI):
     """FastAPI with observability around the whole stack, so that even a 500 page has an id."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        limit = self.state.settings.max_body_bytes
-        stack = BodyLimit(super().build_middleware_stack(), limit)
+        settings: Settings = self.state.settings
+        stack: ASGIApp = BodyLimit(super().build_middleware_stack(), settings.max_body_bytes)
+        if settings.trusted_proxies:
+            stack = ClientAddress(stack, settings.trusted_proxies)
         return Observability(stack, self.state.metrics)
 
 
@@ -65,7 +68,7 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             await app.state.readiness.close()
             await engine.dispose()
-            app.state.login_throttle.close()
+            app.state.throttle.close()
             metrics.worker_stopped()
 
     app = Bazaar(
@@ -93,7 +96,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.passwords = Passwords()
     app.state.tokens = Tokens(settings.secret, timedelta(minutes=settings.access_token_minutes))
     app.state.cursors = Cursors(settings.secret)
-    app.state.login_throttle = LoginThrottle(settings)
+    app.state.throttle = Throttle(settings)
 
     install_error_handlers(app)
     # Starlette tries routes in order, a microsecond each: the routes most requests

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from functools import partial
@@ -128,6 +129,7 @@ def create_engine(settings: Settings, *, autocommit: bool = False) -> AsyncEngin
         engine = create_async_engine(
             settings.database_url,
             echo=settings.sql_echo,
+            hide_parameters=not settings.sql_echo,
             connect_args={"timeout": 30},
         )
         _configure_sqlite(engine)
@@ -135,6 +137,7 @@ def create_engine(settings: Settings, *, autocommit: bool = False) -> AsyncEngin
     engine = create_async_engine(
         settings.database_url,
         echo=settings.sql_echo,
+        hide_parameters=not settings.sql_echo,
         pool_size=settings.pool_size,
         max_overflow=settings.max_overflow,
         pool_timeout=settings.pool_timeout_seconds,
@@ -351,21 +354,30 @@ def sessionmakers(engine: AsyncEngine) -> dict[bool, async_sessionmaker[AsyncSes
     }
 
 
+@asynccontextmanager
+async def unit_of_work(request: Request, *, write: bool = True) -> AsyncIterator[AsyncSession]:
+    """The request's session in one transaction: committed when the block ends, rolled back
+    if it raises. For routes that must do slow work (hashing a password) before they hold
+    a connection; the others get theirs from `SessionDep`."""
+    # The session takes a connection when it first runs a statement, not before:
+    # a request refused on the way in (a bad token) costs no database work.
+    gate: Gate = request.app.state.gate
+    async with gate.place():
+        session: AsyncSession = request.app.state.sessionmakers[write]()
+        try:
+            yield session
+            await session.commit()
+        except BaseException:
+            await session.rollback()
+            raise
+        finally:
+            await session.close()
+
+
 def _unit_of_work(*, write: bool) -> Callable[[Request], AsyncIterator[AsyncSession]]:
     async def session_dependency(request: Request) -> AsyncIterator[AsyncSession]:
-        # The session takes a connection when it first runs a statement, not before:
-        # a request refused on the way in (a bad token) costs no database work.
-        gate: Gate = request.app.state.gate
-        async with gate.place():
-            session: AsyncSession = request.app.state.sessionmakers[write]()
-            try:
-                yield session
-                await session.commit()
-            except BaseException:
-                await session.rollback()
-                raise
-            finally:
-                await session.close()
+        async with unit_of_work(request, write=write) as session:
+            yield session
 
     return session_dependency
 

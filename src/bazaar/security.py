@@ -18,6 +18,8 @@ import jwt
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
+from bazaar.errors import Unavailable
+
 # OWASP's first recommended argon2id configuration: 19 MiB, 2 iterations, 1 lane.
 ARGON2_MEMORY_KIB = 19 * 1024
 ARGON2_TIME_COST = 2
@@ -26,6 +28,11 @@ ARGON2_PARALLELISM = 1
 ALGORITHM = "HS256"
 
 T = TypeVar("T")
+
+# How long a hash may wait for a free core before the request gets a 503: a few dozen
+# hashes' time (one takes 20-40 ms here), so a burst is served, a flood turned away.
+HASH_MAX_WAIT_SECONDS = 3.0
+BUSY_HASHING = "Too many passwords are being checked right now, try again shortly"
 
 
 class Passwords:
@@ -41,8 +48,10 @@ class Passwords:
         memory_kib: int = ARGON2_MEMORY_KIB,
         time_cost: int = ARGON2_TIME_COST,
         parallelism: int = ARGON2_PARALLELISM,
+        max_wait: float = HASH_MAX_WAIT_SECONDS,
     ) -> None:
         self._limiter = anyio.CapacityLimiter(max(1, (os.cpu_count() or 1) - 1))
+        self.max_wait = max_wait
         self._hash = PasswordHash(
             (Argon2Hasher(memory_cost=memory_kib, time_cost=time_cost, parallelism=parallelism),)
         )
@@ -52,7 +61,16 @@ class Passwords:
         return self._hash.hash("not a real password: evens out the time of unknown emails")
 
     async def _run(self, function: Callable[..., T], *args: object) -> T:
-        return await anyio.to_thread.run_sync(function, *args, limiter=self._limiter)
+        # A burst of sign-ups or logins queues here, holding no connection; past a bounded
+        # wait it is told to come back, rather than pile up for ever.
+        with anyio.move_on_after(self.max_wait) as waited:
+            await self._limiter.acquire()
+        if waited.cancelled_caught:
+            raise Unavailable(BUSY_HASHING, headers={"Retry-After": "1"})
+        try:
+            return await anyio.to_thread.run_sync(function, *args)
+        finally:
+            self._limiter.release()
 
     async def hash(self, password: str) -> str:
         return await self._run(self._hash.hash, password)

@@ -11,9 +11,9 @@ import pytest
 from fastapi import FastAPI
 
 from bazaar.app import create_app
-from bazaar.auth.throttle import LoginThrottle
 from bazaar.config import Settings
 from bazaar.security import Passwords
+from bazaar.throttle import Throttle
 from tests.factories import Api
 
 WRONG = {"detail": "Incorrect email or password"}
@@ -137,15 +137,15 @@ async def test_two_instances_share_one_budget_in_redis(settings: Settings, api: 
     prefix = f"bazaar-test-{uuid.uuid4().hex}"
     email = f"shared-{uuid.uuid4().hex}@example.com"
     first, second = (
-        LoginThrottle(redis_settings, key_prefix=prefix),
-        LoginThrottle(redis_settings, key_prefix=prefix),
+        Throttle(redis_settings, key_prefix=prefix),
+        Throttle(redis_settings, key_prefix=prefix),
     )
     try:
         await api.sign_up(email=email, password="quiet-lantern-1")
         outcomes: list[Any] = []
         for n in range(6):
             instance: FastAPI = create_app(settings)
-            instance.state.login_throttle = first if n % 2 == 0 else second
+            instance.state.throttle = first if n % 2 == 0 else second
             async with instance.router.lifespan_context(instance):
                 from httpx import ASGITransport, AsyncClient
 
@@ -181,7 +181,9 @@ async def test_concurrent_logins_do_not_stall_the_event_loop(api: Api) -> None:
 
     async def logins() -> list[int]:
         try:
-            responses = await asyncio.gather(*(api.login(u["email"], "quiet-lantern-1") for u in users))
+            responses = await asyncio.gather(
+                *(api.login(u["email"], "quiet-lantern-1") for u in users)
+            )
             return [response.status_code for response in responses]
         finally:
             done.set()

@@ -51,7 +51,11 @@ class Route:
 
 LOGIN = {"username": "victim@example.com", "password": "correct-horse"}
 ROUTES = [
-    Route("POST", "/users", json={"name": "N", "email": "n@example.com", "password": "quiet-lantern-1"}),
+    Route(
+        "POST",
+        "/users",
+        json={"name": "N", "email": "n@example.com", "password": "quiet-lantern-1"},
+    ),
     Route("GET", "/users", query={"limit": 10}),
     Route("GET", "/users/me"),
     Route("PATCH", "/users/me", json={"name": "Renamed"}),

@@ -72,13 +72,21 @@ async def test_racing_sign_ups_with_one_email_make_one_user(api: Api) -> None:
         ({"name": "x" * 101, "email": "a@example.com", "password": "quiet-lantern-1"}, "name"),
         ({"name": "a\u0000b", "email": "a@example.com", "password": "quiet-lantern-1"}, "name"),
         ({"name": "A", "email": "not-an-email", "password": "quiet-lantern-1"}, "email"),
-        ({"name": "A", "email": "a" * 190 + "@example.com", "password": "quiet-lantern-1"}, "email"),
+        (
+            {"name": "A", "email": "a" * 190 + "@example.com", "password": "quiet-lantern-1"},
+            "email",
+        ),
         ({"name": "A", "email": "a@example.com", "password": "short"}, "password"),
         ({"name": "A", "email": "a@example.com", "password": "p" * 129}, "password"),
         ({"name": "A", "email": "a@example.com", "password": "pass\u0000word"}, "password"),
         ({"name": "A", "email": "a@example.com"}, "password"),
         (
-            {"name": "A", "email": "a@example.com", "password": "quiet-lantern-1", "is_admin": True},
+            {
+                "name": "A",
+                "email": "a@example.com",
+                "password": "quiet-lantern-1",
+                "is_admin": True,
+            },
             "is_admin",
         ),
     ],

@@ -7,12 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
+from bazaar.addresses import address_of
 from bazaar.auth import service
 from bazaar.auth.schemas import Token
-from bazaar.auth.throttle import LoginThrottle
-from bazaar.db import ReadSessionDep
+from bazaar.db import database
 from bazaar.errors import BODY_ERRORS, Unauthorized
 from bazaar.security import Passwords, Tokens
+from bazaar.throttle import Throttle
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -22,31 +23,36 @@ router = APIRouter(prefix="/auth", tags=["auth"])
     responses=BODY_ERRORS
     | {
         401: {"description": "Incorrect email or password"},
-        429: {"description": "Throttled"},
+        429: {"description": "Too many failed attempts: see Retry-After"},
+        503: {"description": "Too busy checking passwords: see Retry-After"},
     },
 )
 async def login(
     request: Request,
     response: Response,
-    session: ReadSessionDep,
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
 ) -> Token:
     """Exchange an email (as `username`) and password for a bearer token."""
-    throttle: LoginThrottle = request.app.state.login_throttle
+    throttle: Throttle = request.app.state.throttle
     passwords: Passwords = request.app.state.passwords
     tokens: Tokens = request.app.state.tokens
     email = form.username.strip().lower()
-    address = request.client.host if request.client else "unknown"
-    await throttle.admit(email=email, address=address)
-    user = await service.authenticate(
-        session, email=email, password=form.password, passwords=passwords
-    )
+    attempt = throttle.login(email=email, address=address_of(request))
+    # Spent before the password is checked, so that concurrent guesses cannot overshoot.
+    await throttle.spend(attempt)
+    try:
+        user = await service.authenticate(
+            database(request), passwords, email=email, password=form.password
+        )
+    except Exception:
+        # Not a failed login: the database or the hashing was unavailable.
+        await throttle.give_back(attempt)
+        raise
     if user is None:
-        await throttle.failed(address=address)
         raise Unauthorized("Incorrect email or password")
-    await throttle.succeeded(email=email)
+    await throttle.succeeded(attempt)
     response.headers["Cache-Control"] = "no-store"
     return Token(
-        access_token=tokens.issue(user.id, user.hashed_password),
+        access_token=tokens.issue(user.user_id, user.hashed_password),
         expires_in=int(tokens.lifetime.total_seconds()),
     )

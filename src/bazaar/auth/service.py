@@ -5,15 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy.engine import Connection
-from sqlalchemy.exc import OperationalError
-from sqlalchemy.ext.asyncio import AsyncSession
 
+from bazaar.db import Database
 from bazaar.errors import Unauthorized
 from bazaar.fields import PASSWORD_MAX_LENGTH
 from bazaar.pagination import AnyRow
 from bazaar.security import Passwords, TokenClaims, Tokens
 from bazaar.users import service as users
-from bazaar.users.models import User
 
 
 @dataclass(frozen=True)
@@ -41,25 +39,30 @@ def signed_in_user(connection: Connection, bearer: Bearer) -> AnyRow:
     return row
 
 
+@dataclass(frozen=True)
+class Authenticated:
+    """Who logged in, and the password hash their token is bound to."""
+
+    user_id: int
+    hashed_password: str
+
+
 async def authenticate(
-    session: AsyncSession, *, email: str, password: str, passwords: Passwords
-) -> User | None:
+    database: Database, passwords: Passwords, *, email: str, password: str
+) -> Authenticated | None:
     """The active user with this email and password, else None.
 
-    Upgrades the stored hash when it was made with outdated parameters.
+    The hash is verified with no connection held: the read gives its connection back
+    first. A hash made with weaker parameters than today's is upgraded.
     """
-    user = await users.find_user_by_email(session, email)
+    row = await database.read(users.read_credentials, email)
     if len(password) > PASSWORD_MAX_LENGTH:
         return None
-    matches, new_hash = await passwords.verify(password, user.hashed_password if user else None)
-    if user is None or not matches or not user.is_active:
+    matches, new_hash = await passwords.verify(password, row.hashed_password if row else None)
+    if row is None or not matches or not row.is_active:
         return None
-    if new_hash is not None:
-        try:
-            async with session.begin_nested():
-                user.hashed_password = new_hash
-        except OperationalError:
-            # On SQLite another writer may hold the lock: keep the old hash, it
-            # is still valid, and upgrade it at a later login.
-            pass
-    return user
+    if new_hash is not None and await database.write_one(
+        users.replace_hash, row.id, old_hash=row.hashed_password, new_hash=new_hash
+    ):
+        return Authenticated(row.id, new_hash)
+    return Authenticated(row.id, row.hashed_password)

@@ -19,6 +19,7 @@ async def create_admin(
 ) -> bool:
     """Make `email` an active admin; True when the account is new (then a password is asked)."""
     normalised = email.strip().lower()
+    passwords = Passwords()
     engine = create_engine(settings)
     try:
         sessions = async_sessionmaker(engine, expire_on_commit=False)
@@ -36,7 +37,8 @@ async def create_admin(
             except ValidationError as exc:
                 problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
                 raise SystemExit(f"bazaar: {problems}") from None
-            user = await service.create_user(session, data=data, passwords=Passwords())
+            hashed = await passwords.hash(data.password)
+            user = await service.create_user(session, data=data, hashed_password=hashed)
             user.is_admin = True
             return True
     finally:

@@ -6,15 +6,18 @@ from typing import Annotated, NoReturn
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
+from bazaar.addresses import address_of
 from bazaar.auth.dependencies import AdminUser, CurrentUser
-from bazaar.db import SessionDep, database
-from bazaar.errors import BODY_ERRORS, UNAUTHENTICATED, Responses
+from bazaar.db import SessionDep, database, unit_of_work
+from bazaar.errors import BODY_ERRORS, UNAUTHENTICATED, Conflict, Responses
 from bazaar.fields import Name
 from bazaar.pagination import PageQuery, page_request
 from bazaar.responses import JSONOf, JSONRowsOf, absolute_url
 from bazaar.security import Passwords
+from bazaar.throttle import Throttle
 from bazaar.users import service
 from bazaar.users.dependencies import AddressedId, AddressedUser
+from bazaar.users.models import User
 from bazaar.users.schemas import UserAdminUpdate, UserCreate, UserOut, UserUpdate
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -35,10 +38,26 @@ def _passwords(request: Request) -> Passwords:
     return passwords
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=UserOut, responses=_BODY)
-async def create_user(data: UserCreate, request: Request, session: SessionDep) -> Response:
+_SIGN_UP_ERRORS: Responses = _BODY | {
+    429: {"description": "Too many sign-ups from this address: see Retry-After"},
+    503: {"description": "Too busy hashing passwords: see Retry-After"},
+}
+
+
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, response_model=UserOut, responses=_SIGN_UP_ERRORS
+)
+async def create_user(data: UserCreate, request: Request) -> Response:
     """Sign up."""
-    user = await service.create_user(session, data=data, passwords=_passwords(request))
+    throttle: Throttle = request.app.state.throttle
+    await throttle.spend(throttle.signup(address=address_of(request)))
+    db = database(request)
+    # A courtesy check that saves hashing for a taken email; the insert decides.
+    if await db.read(service.email_taken, data.email):
+        raise Conflict(service.EMAIL_IN_USE)
+    # Hashed before the insert takes a connection (or SQLite's write lock).
+    hashed = await _passwords(request).hash(data.password)
+    user = await db.write_one(service.insert_user, data=data, hashed_password=hashed)
     location = absolute_url(request, f"/users/{user.id}")
     return USER(user, status_code=status.HTTP_201_CREATED, headers={"Location": location})
 
@@ -59,15 +78,19 @@ async def read_me(caller: CurrentUser) -> Response:
 
 
 @router.patch("/me", response_model=UserOut, responses=UNAUTHENTICATED | _403 | _BODY)
-async def update_me(
-    data: UserUpdate, caller: CurrentUser, request: Request, session: SessionDep
-) -> Response:
+async def update_me(data: UserUpdate, caller: CurrentUser, request: Request) -> Response:
     """Change your own account; a new password needs `current_password`."""
-    user = await service.get_user(session, caller.id)
-    user = await service.update_user(
-        session, user, data=data, caller=caller, passwords=_passwords(request)
+    return USER(await _update(request, caller.id, data=data, caller=caller))
+
+
+async def _update(request: Request, user_id: int, *, data: UserUpdate, caller: UserOut) -> User:
+    # The password is checked and hashed before the change takes a connection.
+    password = await service.new_password(
+        database(request), _passwords(request), user_id=user_id, data=data, caller=caller
     )
-    return USER(user)
+    async with unit_of_work(request) as session:
+        user = await service.get_user(session, user_id)
+        return await service.update_user(session, user, data=data, caller=caller, password=password)
 
 
 @router.api_route("/me", methods=["PUT", "DELETE"], include_in_schema=False, response_model=None)
@@ -92,17 +115,10 @@ async def rename_user(
 
 @router.patch("/{user_id}", response_model=UserOut, responses=UNAUTHENTICATED | _403 | _404 | _BODY)
 async def update_user(
-    data: UserAdminUpdate,
-    user: AddressedUser,
-    caller: CurrentUser,
-    request: Request,
-    session: SessionDep,
+    data: UserAdminUpdate, user_id: AddressedId, caller: CurrentUser, request: Request
 ) -> Response:
     """Change a user; `is_active` and `is_admin` are for admins only."""
-    user = await service.update_user(
-        session, user, data=data, caller=caller, passwords=_passwords(request)
-    )
-    return USER(user)
+    return USER(await _update(request, user_id, data=data, caller=caller))
 
 
 @router.delete(

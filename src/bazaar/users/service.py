@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, select
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bazaar.db import id_in_range
+from bazaar.db import Database, id_in_range
 from bazaar.errors import Conflict, Forbidden, NotFound
 from bazaar.pagination import AnyRow, Page, PageRequest, Sort, paginate
 from bazaar.security import Passwords
@@ -24,6 +26,17 @@ _USER_BY_ID = select(*USER_COLUMNS).where(User.id == bindparam("user_id"))
 _USERS = select(*USER_COLUMNS)
 # Who signs in: what they may see of themselves, and the hash their token is bound to.
 _SIGNED_IN_BY_ID = _USER_BY_ID.add_columns(User.hashed_password)
+_CREDENTIALS_BY_EMAIL = select(User.id, User.hashed_password, User.is_active).where(
+    User.email == bindparam("email")
+)
+_EMAIL_TAKEN = select(User.id).where(User.email == bindparam("email"))
+_INSERT_USER = insert(User).returning(*USER_COLUMNS)
+# Only over the hash that was verified: a password changed meanwhile is not overwritten.
+_REPLACE_HASH = (
+    update(User)
+    .where(User.id == bindparam("user_id"), User.hashed_password == bindparam("old_hash"))
+    .values(hashed_password=bindparam("new_hash"))
+)
 
 
 def read_user(connection: Connection, user_id: int) -> AnyRow:
@@ -60,6 +73,35 @@ async def find_user_by_email(session: AsyncSession, email: str) -> User | None:
     return await session.scalar(select(User).where(User.email == email))
 
 
+def read_credentials(connection: Connection, email: str) -> AnyRow | None:
+    """(id, hashed_password, is_active) of the user with this email, or None."""
+    if "\x00" in email:
+        # No stored email has one, and PostgreSQL refuses NUL in a query's text.
+        return None
+    return connection.execute(_CREDENTIALS_BY_EMAIL, {"email": email}).first()
+
+
+def replace_hash(connection: Connection, user_id: int, *, old_hash: str, new_hash: str) -> bool:
+    """Store `new_hash` for the user whose hash is still `old_hash`; whether it was stored."""
+    values = {"user_id": user_id, "old_hash": old_hash, "new_hash": new_hash}
+    return connection.execute(_REPLACE_HASH, values).rowcount == 1
+
+
+def email_taken(connection: Connection, email: str) -> bool:
+    return connection.execute(_EMAIL_TAKEN, {"email": email}).first() is not None
+
+
+def insert_user(connection: Connection, *, data: UserCreate, hashed_password: str) -> AnyRow:
+    """Sign a new user up, with the hash of their password made beforehand; the new row."""
+    values = {"name": data.name, "email": data.email, "hashed_password": hashed_password}
+    try:
+        return connection.execute(_INSERT_USER, values).one()
+    except IntegrityError as exc:
+        # The unique constraint is the truth about duplicates, also when two sign-ups
+        # race past the courtesy check.
+        raise Conflict(EMAIL_IN_USE) from exc
+
+
 def list_users(connection: Connection, *, page: PageRequest) -> Page:
     """Users in id order, a page at a time."""
     return paginate(connection, _USERS, {}, page=page, sort=BY_ID, id_column=User.id, scope="users")
@@ -76,18 +118,51 @@ async def _flush_unique_email(session: AsyncSession) -> None:
         raise
 
 
-async def create_user(session: AsyncSession, *, data: UserCreate, passwords: Passwords) -> User:
-    """Sign a new user up."""
+async def create_user(session: AsyncSession, *, data: UserCreate, hashed_password: str) -> User:
+    """Sign a new user up in `session`, with the hash of their password made beforehand."""
     if await find_user_by_email(session, data.email) is not None:
         raise Conflict(EMAIL_IN_USE)
-    user = User(
-        name=data.name,
-        email=data.email,
-        hashed_password=await passwords.hash(data.password),
-    )
+    user = User(name=data.name, email=data.email, hashed_password=hashed_password)
     session.add(user)
     await _flush_unique_email(session)
     return user
+
+
+@dataclass(frozen=True)
+class NewPassword:
+    """A password change, hashed before any connection is held: the new hash, and the hash
+    the caller proved they knew (when they change their own), which must still be stored."""
+
+    hashed: str
+    replaces: str | None
+
+
+async def new_password(
+    database: Database,
+    passwords: Passwords,
+    *,
+    user_id: int,
+    data: UserUpdate,
+    caller: UserOut,
+) -> NewPassword | None:
+    """The hashed password change `data` asks for, if any, checked by the rules of who may
+    change it: a user changing their own gives the current one; an admin need not.
+
+    Hashing takes tens of milliseconds of CPU: it runs before the change holds a pooled
+    connection (or SQLite's write lock), so that other requests keep theirs flowing.
+    """
+    changes = data.model_dump(exclude_unset=True)
+    if "password" not in changes:
+        return None
+    replaces = None
+    if caller.id == user_id:
+        row = await database.read(read_signed_in, user_id)
+        current = changes.get("current_password")
+        matches, _ = await passwords.verify(current or "", row.hashed_password if row else None)
+        if row is None or current is None or not matches:
+            raise Forbidden("current_password is missing or wrong")
+        replaces = row.hashed_password
+    return NewPassword(await passwords.hash(changes["password"]), replaces)
 
 
 async def update_user(
@@ -96,21 +171,22 @@ async def update_user(
     *,
     data: UserUpdate,
     caller: UserOut,
-    passwords: Passwords,
+    password: NewPassword | None = None,
 ) -> User:
-    """Apply the fields `data` sets, by the rules of who may change what."""
+    """Apply the fields `data` sets, by the rules of who may change what; `password` is
+    the change `new_password` made of `data`."""
     changes = data.model_dump(exclude_unset=True)
+    if ("password" in changes) != (password is not None):
+        raise ValueError("a password change is hashed by `new_password` first")
     if isinstance(data, UserAdminUpdate) and (
         {"is_active", "is_admin"} & changes.keys() and not caller.is_admin
     ):
         raise Forbidden("Only an admin can change is_active or is_admin")
-    if "password" in changes:
-        if caller.id == user.id:
-            current = changes.get("current_password")
-            matches, _ = await passwords.verify(current or "", user.hashed_password)
-            if current is None or not matches:
-                raise Forbidden("current_password is missing or wrong")
-        user.hashed_password = await passwords.hash(changes["password"])
+    if password is not None:
+        if password.replaces is not None and password.replaces != user.hashed_password:
+            # Changed by another request since the caller proved the old one.
+            raise Forbidden("current_password is missing or wrong")
+        user.hashed_password = password.hashed
     if "email" in changes and changes["email"] != user.email:
         if await find_user_by_email(session, changes["email"]) is not None:
             raise Conflict(EMAIL_IN_USE)
