@@ -27,5 +27,7 @@ class Item(Base):
         Index("ix_items_price_id", "price", "id"),
         Index("ix_items_name_id", "name", "id"),
         Index("ix_items_created_at_id", "created_at", "id"),
+        # A deleted item's id, and so its URL and ETag, never names a newer item on SQLite.
+        {"sqlite_autoincrement": True},
     )
     __mapper_args__ = {"version_id_col": version, "eager_defaults": True}  # noqa: RUF012

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from alembic import context
 from sqlalchemy.engine import Connection
+from sqlalchemy.pool import PoolProxiedConnection
 
 from bazaar.config import Settings
 from bazaar.db import Base, create_engine
@@ -17,6 +20,13 @@ target_metadata = Base.metadata
 
 
 def _run(connection: Connection) -> None:
+    if connection.dialect.name == "sqlite":
+        _run_on_sqlite(connection)
+    else:
+        _migrate(connection)
+
+
+def _migrate(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
@@ -25,6 +35,46 @@ def _run(connection: Connection) -> None:
     )
     with context.begin_transaction():
         context.run_migrations()
+
+
+def _run_on_sqlite(connection: Connection) -> None:
+    """Migrate with foreign keys off, in one transaction, as SQLite's table rebuilds need.
+
+    Batch mode rebuilds a table by copying it and dropping the original; with foreign keys
+    on, dropping `users` deletes its rows first and the cascade empties `items`. The switch
+    is ignored inside a transaction, so it is flipped on the driver's connection before
+    SQLAlchemy begins one, and the keys are checked by hand before the commit instead.
+    """
+    if connection.in_transaction():
+        raise RuntimeError(
+            "migrate SQLite on a connection that is not in a transaction "
+            "(foreign keys cannot be switched off inside one)"
+        )
+    with _foreign_keys_off(connection.connection), connection.begin():
+        _migrate(connection)
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+        if broken:
+            rows = ", ".join(
+                f"{table} row {rowid} -> {parent}" for table, rowid, parent, _ in broken
+            )
+            raise RuntimeError(f"rows name a parent that does not exist, nothing changed: {rows}")
+
+
+@contextmanager
+def _foreign_keys_off(driver: PoolProxiedConnection) -> Iterator[None]:
+    cursor = driver.cursor()
+    try:
+        cursor.execute("PRAGMA foreign_keys")
+        row = cursor.fetchone()
+        was_on = bool(row and row[0])
+        cursor.execute("PRAGMA foreign_keys = OFF")
+        try:
+            yield
+        finally:
+            if was_on:
+                cursor.execute("PRAGMA foreign_keys = ON")
+    finally:
+        cursor.close()
 
 
 async def _run_on_new_engine(settings: Settings) -> None:

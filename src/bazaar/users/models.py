@@ -21,4 +21,6 @@ class User(Base):
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=utcnow())
 
+    # A deleted user's id is never handed out again on SQLite (see migration 0002).
+    __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012 - SQLAlchemy's own mapping
     __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012 - SQLAlchemy's own mapping
