@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import stat
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Literal
@@ -146,20 +147,75 @@ class Settings(BaseSettings):
 
 def _local_secret(database_url: str) -> str:
     """A key kept in a 0600 file beside the SQLite database, made on first use."""
-    database = make_url(database_url).database
-    if not database or database == ":memory:" or database.startswith("file:"):
+    path = _sqlite_file(database_url)
+    if path is None:
         logger.warning("BAZAAR_SECRET_KEY is not set: using a key that lasts for this process only")
         return secrets.token_urlsafe(48)
-    path = Path(database).expanduser().resolve()
     key_file = path.with_name(path.name + ".secret")
     try:
         fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
+        pass
+    except OSError as exc:
+        raise ValueError(f"cannot create the key file {key_file}: {exc.strerror}") from None
+    else:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(secrets.token_urlsafe(48))
+        logger.warning(
+            "BAZAAR_SECRET_KEY is not set: generated one in %s; set it explicitly in production",
+            key_file,
+        )
+    key = _read_key_file(key_file)
+    # Only once the key is good: a refused start leaves no empty database behind.
+    create_private_sqlite_file(database_url)
+    return key
+
+
+def _read_key_file(key_file: Path) -> str:
+    """The key in `key_file`, refused unless only its owner can read or change it."""
+    try:
+        mode = key_file.stat().st_mode
+        if stat.S_ISDIR(mode):
+            raise ValueError(f"the key file {key_file} is a directory")
+        if not stat.S_ISREG(mode):
+            # Reading a FIFO or a device could hold start-up for ever.
+            raise ValueError(f"the key file {key_file} is not a regular file")
+        if mode & 0o077:
+            raise ValueError(
+                f"the key file {key_file} is open to other users "
+                f"(mode {stat.S_IMODE(mode):04o}): `chmod 600 {key_file}`"
+            )
         return key_file.read_text(encoding="utf-8").strip()
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(secrets.token_urlsafe(48))
-    logger.warning(
-        "BAZAAR_SECRET_KEY is not set: generated one in %s; set it explicitly in production",
-        key_file,
-    )
-    return key_file.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ValueError(f"cannot read the key file {key_file}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"the key file {key_file} is not UTF-8 text") from None
+
+
+def _sqlite_file(database_url: str) -> Path | None:
+    """The file a SQLite URL names; None for another database, one in memory or a `file:` URI."""
+    url = make_url(database_url)
+    database = url.database
+    if url.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:"):
+        return None
+    return Path(database).expanduser().resolve()
+
+
+def create_private_sqlite_file(database_url: str) -> None:
+    """Create the SQLite database file, readable by its owner only, unless it exists.
+
+    SQLite would create it with the umask's mode (0644 as a rule: anyone on the machine
+    could read every password hash); its -wal and -shm files take the database's mode.
+    """
+    path = _sqlite_file(database_url)
+    if path is None:
+        return
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise ValueError(f"cannot create the database file {path}: {exc.strerror}") from None
+    os.close(fd)
