@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
@@ -14,6 +15,7 @@ from sqlalchemy import Row
 from sqlalchemy.engine.result import result_tuple
 from starlette.requests import Request
 
+from bazaar.config import Settings
 from bazaar.fields import MAX_ID
 from bazaar.items.schemas import MAX_PRICE, ItemOut
 from bazaar.responses import JSONRowsOf, absolute_url
@@ -87,27 +89,40 @@ def test_any_rows_are_written_exactly_as_the_model_writes_them(
 
 
 @pytest.mark.parametrize(
-    ("path", "root_path", "mounted", "expected"),
+    ("public_url", "path", "root_path", "mounted", "expected"),
     [
-        ("/items", "", False, "http://shop.example:8080/items/3"),
+        ("https://shop.example", "/items", "", False, "https://shop.example/items/3"),
         # Behind a proxy that strips a prefix (`--root-path /api`): the path includes it.
-        ("/api/items", "/api", False, "http://shop.example:8080/api/items/3"),
+        ("https://shop.example", "/api/items", "/api", False, "https://shop.example/api/items/3"),
+        # ...and a public URL that names the prefix itself is not given it twice.
+        (
+            "https://shop.example/api",
+            "/api/items",
+            "/api",
+            False,
+            "https://shop.example/api/items/3",
+        ),
         # Mounted at /shop inside another app, which keeps its own root in app_root_path.
-        ("/shop/items", "/shop", True, "http://shop.example:8080/shop/items/3"),
+        ("http://10.0.0.1:8000", "/shop/items", "/shop", True, "http://10.0.0.1:8000/shop/items/3"),
     ],
 )
-def test_locations_are_absolute_and_under_the_apps_prefix(
-    path: str, root_path: str, mounted: bool, expected: str
+def test_locations_start_with_the_public_url_whatever_the_host_header(
+    public_url: str, path: str, root_path: str, mounted: bool, expected: str
 ) -> None:
+    app = FastAPI()
+    app.state.settings = Settings(public_url=public_url, secret_key="k" * 32)
     scope: dict[str, Any] = {
         "type": "http",
+        "app": app,
         "scheme": "http",
         "server": ("10.0.0.1", 8000),
         "path": path,
         "root_path": root_path,
         "query_string": b"page=2",
-        "headers": [(b"host", b"shop.example:8080")],
+        "headers": [(b"host", b"evil.example:8080")],
     }
     if mounted:
         scope["app_root_path"] = ""
-    assert absolute_url(Request(scope), "/items/3") == expected
+    request = Request(scope)
+    assert absolute_url(request, "/items/3") == expected
+    assert absolute_url(request, query="page=3") == expected.replace("/3", "?page=3")

@@ -70,12 +70,20 @@ class JSONRowsOf:
         )
 
 
-def absolute_url(request: Request, path: str) -> str:
-    """`path` (as routes declare it) as an absolute URL on the server `request` reached,
-    under the prefix the app is served at (its root path, or the path it is mounted on).
+def absolute_url(request: Request, path: str | None = None, *, query: str = "") -> str:
+    """`path` (as routes declare it; by default the request's own) as an absolute URL that
+    starts with `BAZAAR_PUBLIC_URL`, under the prefix the app is served at (its root
+    path, or the path it is mounted on), with `query`.
 
-    What `request.url_for` gives for a route's name and parameters, without
-    searching every route for the name.
+    Never built from the request's `Host`: a client chooses that header, and a link
+    written from it would point wherever the client liked.
     """
+    base: str = request.app.state.settings.public_url
     prefix: str = request.scope.get("root_path", "")
-    return str(request.url.replace(path=prefix + path, query="", fragment=""))
+    if path is None:
+        # The request's path, less the prefix it was served under.
+        full: str = request.scope["path"]
+        path = full[len(prefix) :] if prefix and full.startswith(prefix) else full
+    if prefix and not base.endswith(prefix):
+        base += prefix
+    return f"{base}{path}?{query}" if query else f"{base}{path}"
