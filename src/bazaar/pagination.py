@@ -13,13 +13,13 @@ import binascii
 import functools
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeAlias
 from urllib.parse import urlencode
 
+import orjson
 from fastapi import Request
 from pydantic import BaseModel, Field
 from sqlalchemy import Integer, Row, Select, bindparam, tuple_
@@ -28,8 +28,13 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from bazaar.errors import InvalidInput
 from bazaar.fields import MAX_ID
+from bazaar.responses import absolute_url
 
 MAX_LIMIT = 1000
+# Room for the longest cursor the server writes: a sort value of 100 characters of up to 4
+# bytes each in UTF-8, the list's names and an id, base64-encoded (about 640), and a
+# signature.
+MAX_CURSOR_LENGTH = 1000
 
 AnyRow: TypeAlias = Row[*tuple[Any, ...]]
 AnySelect: TypeAlias = Select[*tuple[Any, ...]]
@@ -56,7 +61,9 @@ class Cursors:
     def make(self, scope: str, sort: str, value: Any, last_id: int) -> str:
         if isinstance(value, datetime):
             value = value.isoformat()
-        payload = json.dumps([scope, sort, value, last_id], separators=(",", ":")).encode()
+        # UTF-8 as it is (orjson escapes nothing): a name of 100 emoji costs 400 bytes of
+        # payload, where `json.dumps` wrote each as \ud83d\ude00: 1,200 bytes.
+        payload = orjson.dumps([scope, sort, value, last_id])
         return f"{_b64(payload)}.{_b64(self._sign(payload))}"
 
     def read(self, token: str, *, scope: str, sort: Sort) -> tuple[Any, int]:
@@ -66,7 +73,7 @@ class Cursors:
             payload = _unb64(encoded_payload)
             if not hmac.compare_digest(_unb64(encoded_signature), self._sign(payload)):
                 raise ValueError("bad signature")
-            cursor_scope, cursor_sort, value, last_id = json.loads(payload)
+            cursor_scope, cursor_sort, value, last_id = orjson.loads(payload)
         except (ValueError, TypeError, binascii.Error) as exc:
             raise _bad_cursor(token, "is not a cursor this list gave out") from exc
         if cursor_scope != scope or cursor_sort != sort.name:
@@ -111,7 +118,9 @@ class PageQuery(BaseModel):
     skip: int = Field(0, ge=0, le=MAX_ID, description="Rows to skip")
     limit: int = Field(100, ge=1, le=MAX_LIMIT, description="Rows per page")
     cursor: str | None = Field(
-        None, max_length=1000, description='From a `Link: rel="next"` header: the next page'
+        None,
+        max_length=MAX_CURSOR_LENGTH,
+        description='From a `Link: rel="next"` header: the next page',
     )
 
 
@@ -136,8 +145,7 @@ class Page:
             if name != "skip" and name != "cursor"
         ]
         query.append(("cursor", self.next_cursor))
-        url = request.url.replace(query=urlencode(query))
-        return {"Link": f'<{url}>; rel="next"'}
+        return {"Link": f'<{absolute_url(request, query=urlencode(query))}>; rel="next"'}
 
 
 def paginate(
