@@ -112,7 +112,8 @@ async def test_50_racing_if_match_writes_let_exactly_one_through(server: LiveSer
             headers = owner.headers | {"If-Match": etag}
             if n % 10 == 9:
                 return (await client.delete(url, headers=headers)).status_code
-            response = await client.patch(url, json={"price": n}, headers=headers)
+            # A real change each (the item's own price would move no version: two winners).
+            response = await client.patch(url, json={"price": 100 + n}, headers=headers)
             return response.status_code
 
         statuses = Counter(await asyncio.gather(*(write(n) for n in range(50))))
@@ -124,4 +125,31 @@ async def test_50_racing_if_match_writes_let_exactly_one_through(server: LiveSer
             assert after.status_code == 404
         else:
             assert after.headers["etag"] == '"2"'
+    _no_lock_errors(server)
+
+
+async def test_items_listed_while_their_seller_leaves_are_refused_never_a_500(
+    server: LiveServer,
+) -> None:
+    """30 new items at once while their seller deletes the account: each is listed (and then
+    goes with the account) or refused as the token of a user who is gone."""
+    statuses: Counter[int] = Counter()
+    async with server.client(timeout=60, connections=100) as client:
+        for _ in range(12):
+            seller = await account(client)
+
+            async def list_item(n: int, seller: Account = seller) -> int:
+                body = {"name": f"Last {n}", "price": n}
+                response = await client.post("/items", json=body, headers=seller.headers)
+                return response.status_code
+
+            async def leave(seller: Account = seller) -> int:
+                response = await client.delete(f"/users/{seller.id}", headers=seller.headers)
+                return response.status_code
+
+            *listed, left = await asyncio.gather(*(list_item(n) for n in range(30)), leave())
+            assert left == 204
+            statuses.update(listed)
+            assert (await client.get(f"/users/{seller.id}/items")).status_code == 404
+    assert set(statuses) <= {201, 401}, statuses
     _no_lock_errors(server)

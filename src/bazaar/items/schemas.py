@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bazaar.fields import MAX_ID, InputModel, Name, PatchModel, SearchText
 from bazaar.pagination import PageQuery
@@ -44,6 +44,15 @@ class ItemQuery(BaseModel):
     max_price: Price | None = Field(None, description="Only items costing at most this")
     q: SearchText | None = Field(None, description="Case-insensitive substring of the name")
     sort: ItemSort = Field("id", description="Order; `-` for descending; ties broken by id")
+
+    @field_validator("q", mode="before")
+    @classmethod
+    def _blank_is_no_filter(cls, value: object) -> object:
+        # `?q=` is what a search form sends with its box left empty. Control characters are
+        # still refused, as the docs say, blank or not.
+        if isinstance(value, str) and not value.strip() and value.isprintable():
+            return None
+        return value
 
 
 class ItemFilters(ItemQuery):

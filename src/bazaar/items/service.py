@@ -6,11 +6,12 @@ import functools
 
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bazaar.auth.service import Bearer, signed_in_user
 from bazaar.db import id_in_range
-from bazaar.errors import NotFound, PreconditionFailed
+from bazaar.errors import NotFound, PreconditionFailed, Unauthorized
 from bazaar.items.models import Item
 from bazaar.items.schemas import ItemCreate, ItemQuery, ItemSort, ItemUpdate
 from bazaar.pagination import AnyRow, AnySelect, Page, PageRequest, Sort, paginate
@@ -41,7 +42,13 @@ def create_item(connection: Connection, *, seller: Bearer, data: ItemCreate) -> 
     holds), at its first version."""
     owner = signed_in_user(connection, seller)
     values = {"name": data.name, "price": data.price, "owner_id": owner.id, "version": 1}
-    return connection.execute(_INSERT_ITEM, values).one()
+    try:
+        return connection.execute(_INSERT_ITEM, values).one()
+    except IntegrityError as exc:
+        # The foreign key: on PostgreSQL the seller's account can be deleted between the
+        # check and the insert (each is a statement of its own), and their token is no
+        # longer good. SQLite's write lock keeps the two together.
+        raise Unauthorized("Invalid or expired token") from exc
 
 
 async def lock_item(session: AsyncSession, item_id: int) -> Item:
