@@ -156,6 +156,21 @@ async def test_if_match_with_the_current_etag_applies(api: Api) -> None:
     assert response.headers["etag"] == '"2"'
 
 
+async def test_a_patch_that_changes_nothing_keeps_the_version(api: Api) -> None:
+    """RFC 9110: the tag follows the representation, which a no-op leaves as it was."""
+    owner = await api.user()
+    item = await api.item(owner, name="Lamp", price=5)
+    response = await api.client.patch(
+        f"/items/{item['id']}",
+        json={"name": "Lamp", "price": 5},
+        headers=owner.headers | {"If-Match": '"1"'},
+    )
+    assert response.status_code == 200
+    assert response.headers["etag"] == '"1"'
+    assert response.json() == item
+    assert await api.sql("SELECT version FROM items WHERE id = :id", id=item["id"]) == 1
+
+
 @pytest.mark.parametrize("method", ["PATCH", "DELETE"])
 async def test_if_match_with_an_old_etag_is_412_and_changes_nothing(api: Api, method: str) -> None:
     owner = await api.user()
@@ -177,9 +192,11 @@ async def test_concurrent_patches_of_one_version_let_exactly_one_through(api: Ap
     item = await api.item(owner, price=1)
 
     async def patch(n: int) -> int:
+        # Every patch is a real change: a no-op (the item's own price) moves no version, so a
+        # second writer at version 1 would rightly win too (see the no-op test below).
         response = await api.client.patch(
             f"/items/{item['id']}",
-            json={"price": n},
+            json={"price": 100 + n},
             headers=owner.headers | {"If-Match": '"1"'},
         )
         return response.status_code
@@ -195,7 +212,7 @@ async def test_concurrent_patches_without_if_match_all_succeed(api: Api) -> None
 
     async def patch(n: int) -> int:
         response = await api.client.patch(
-            f"/items/{item['id']}", json={"price": n}, headers=owner.headers
+            f"/items/{item['id']}", json={"price": 100 + n}, headers=owner.headers
         )
         return response.status_code
 
@@ -223,3 +240,15 @@ async def test_deleting_a_user_cascades_to_their_items(api: Api) -> None:
     assert response.status_code == 204
     assert await api.count("items", "owner_id = :id", id=alice.id) == 0
     assert await api.count("items") == 1
+
+
+async def test_links_name_the_public_url_whatever_host_the_request_names(api: Api) -> None:
+    owner = await api.user()
+    evil = {"Host": "evil.example"}
+    created = await api.client.post(
+        "/items/", json={"name": "Lamp", "price": 1}, headers=owner.headers | evil
+    )
+    assert created.headers["location"] == f"http://test/items/{created.json()['id']}"
+    await api.item(owner)
+    listed = await api.client.get("/items/", params={"limit": 1}, headers=evil)
+    assert listed.headers["link"].startswith("<http://test/items?limit=1&cursor=")
