@@ -29,7 +29,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator
 from sqlalchemy.util import greenlet_spawn
 
-from bazaar.config import Settings
+from bazaar.config import Settings, create_private_sqlite_file
 from bazaar.fields import MAX_ID
 
 # A pooled connection idle for longer than this is pinged before use.
@@ -126,6 +126,8 @@ def create_engine(settings: Settings, *, autocommit: bool = False) -> AsyncEngin
     work their transactions. SQLite keeps its transactions either way.
     """
     if settings.is_sqlite:
+        # Before SQLite makes it with the process's umask: its -wal and -shm files follow.
+        create_private_sqlite_file(settings.database_url)
         engine = create_async_engine(
             settings.database_url,
             echo=settings.sql_echo,
