@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
 from contextvars import ContextVar
@@ -22,8 +23,33 @@ class _RequestIdFilter(logging.Filter):
         return True
 
 
+# What would let a message break its line or fake one: control characters (C0, DEL, C1),
+# the Unicode line and paragraph separators; and the backslash, so that the two
+# characters `\n` sent by a client read differently from an escaped newline.
+_UNSAFE = re.compile(r"[\\\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_SHORT_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "\b": "\\b", "\f": "\\f"}
+
+
+def _escape_one(match: re.Match[str]) -> str:
+    char = match.group()
+    return _SHORT_ESCAPES.get(char) or f"\\u{ord(char):04x}"
+
+
+def escape(text: str) -> str:
+    """`text` on one line, its unsafe characters escaped as JSON escapes them."""
+    # Every unsafe character but the backslash is unprintable, so most messages pass the
+    # first test and are never searched: 0.13 µs against 0.24 for the search alone.
+    if text.isprintable() and "\\" not in text:
+        return text
+    return _UNSAFE.sub(_escape_one, text)
+
+
 class TextFormatter(logging.Formatter):
-    """The text format, with each line's timestamp formatted once per second, not per line."""
+    """The text format: one line a record (bar tracebacks), its timestamp formatted once a second.
+
+    The message is escaped whatever its logger: a path, a header or an SQL parameter
+    could otherwise start a line that looks like one of ours.
+    """
 
     def __init__(self, fmt: str) -> None:
         super().__init__(fmt)
@@ -36,6 +62,13 @@ class TextFormatter(logging.Formatter):
             stamp = time.strftime(self.default_time_format, self.converter(record.created))
             self._second = (second, stamp)
         return f"{stamp},{int(record.msecs):03d}"
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        # `format` has just set `record.message` for this formatter alone (every formatter
+        # sets it again); the traceback it appends afterwards keeps its lines. An access
+        # line costs 0.3 µs more for it (5.8 µs, now 6.1, in a loop).
+        record.message = escape(record.message)
+        return super().formatMessage(record)
 
 
 class JsonFormatter(logging.Formatter):

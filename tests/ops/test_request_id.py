@@ -1,4 +1,4 @@
-"""`X-Request-ID` on every response, and in every log line of its request."""
+"""`X-Request-ID` on every response and in every log line of its request; lines no one can forge."""
 
 from __future__ import annotations
 
@@ -9,10 +9,13 @@ import re
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 
 from bazaar.app import create_app
 from bazaar.config import Settings
@@ -202,3 +205,81 @@ async def test_no_sql_in_the_logs_without_echo(logged: Logged) -> None:
     assert not [line for line in lines if "SELECT" in line]
     assert len(lines) == 1
     assert "GET /items/1 404" in lines[0]
+
+
+# What a client sends (percent-encoded, as on the wire) and how its text log line shows it.
+FORGERIES = [
+    pytest.param(
+        "/items/x%0a2026-01-01 12:00:00,000 INFO bazaar.access [-] GET /admin 200",
+        r"/items/x\n2026-01-01 12:00:00,000 INFO bazaar.access [-] GET /admin 200",
+        id="newline",
+    ),
+    pytest.param("/items/x%0d%0ay", r"/items/x\r\ny", id="crlf"),
+    pytest.param("/items/x%1b[31mred%1b[0m", r"/items/x\u001b[31mred\u001b[0m", id="esc"),
+    pytest.param(
+        "/items/%00%07%7f%c2%85%c2%9b", r"/items/\u0000\u0007\u007f\u0085\u009b", id="c0-del-c1"
+    ),
+    pytest.param("/items/a%e2%80%a8b%e2%80%a9c", r"/items/a\u2028b\u2029c", id="separators"),
+    # A backslash is escaped too: the client cannot write what an escape would look like.
+    pytest.param("/items/x%5cn2026", r"/items/x\\n2026", id="backslash"),
+    pytest.param("/items/caf%c3%a9 %e2%82%ac", "/items/café €", id="printable"),
+]
+
+
+@pytest.mark.parametrize(("sent", "shown"), FORGERIES)
+@pytest.mark.parametrize("logged", [{"log_format": "text"}], indirect=True)
+async def test_a_path_cannot_forge_a_text_log_line(logged: Logged, sent: str, shown: str) -> None:
+    response = await _get(logged.app, sent, headers={"X-Request-ID": "forge-1"})
+    # Split as `str.splitlines` splits: at C1 NEL and the Unicode separators too.
+    lines = logged.lines()
+    assert len(lines) == 1, lines
+    assert lines[0].isprintable()
+    expected = f" INFO bazaar.access [forge-1] GET {shown} {response.status_code} "
+    assert expected in lines[0]
+    assert re.search(r" \d+\.\dms route=(unmatched|/items/\{item_id\})$", lines[0])
+
+
+@pytest.mark.parametrize(("sent", "_shown"), FORGERIES)
+@pytest.mark.parametrize("logged", [{"log_format": "json"}], indirect=True)
+async def test_a_json_log_line_holds_the_path_as_sent(
+    logged: Logged, sent: str, _shown: str
+) -> None:
+    await _get(logged.app, sent)
+    lines = logged.lines()
+    assert len(lines) == 1, lines
+    assert lines[0].isascii()
+    assert lines[0].isprintable()
+    assert json.loads(lines[0])["path"] == unquote(sent)
+
+
+@pytest.mark.parametrize("logged", [{"log_format": "text"}], indirect=True)
+async def test_a_traceback_keeps_its_lines_below_an_escaped_message(logged: Logged) -> None:
+    async def broken(_anything: str) -> None:
+        raise RuntimeError("a bug")
+
+    logged.app.add_api_route("/test-broken/{_anything}", broken)
+    response = await _get(logged.app, "/test-broken/x%0ay", headers={"X-Request-ID": "tb-1"})
+    assert response.status_code == 500
+    lines = logged.lines()
+    assert lines[0].endswith(r" ERROR bazaar [tb-1] unhandled error in GET /test-broken/x\ny")
+    assert lines[1] == "Traceback (most recent call last):"
+    assert "RuntimeError: a bug" in lines
+    assert r"INFO bazaar.access [tb-1] GET /test-broken/x\ny 500 " in lines[-1]
+
+
+@pytest.mark.parametrize("logged", [{"sql_echo": False}], indirect=True)
+async def test_a_database_error_names_no_sql_parameters_without_echo(logged: Logged) -> None:
+    engine = logged.app.state.engine
+    insert_user = text(
+        "INSERT INTO users (name, email, hashed_password) VALUES (:name, :email, :hashed)"
+    )
+    values = {"name": "Param Name 7d1e", "email": "param-7d1e@example.com", "hashed": "h-7d1e"}
+    async with engine.begin() as connection:
+        await connection.execute(insert_user, values)
+    with pytest.raises(IntegrityError) as failed:
+        async with engine.begin() as connection:
+            await connection.execute(insert_user, values | {"name": "Other Name 7d1e"})
+    message = str(failed.value)
+    assert "INSERT INTO users" in message
+    assert "Other Name 7d1e" not in message
+    assert "h-7d1e" not in message
