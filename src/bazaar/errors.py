@@ -121,11 +121,43 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+# What a field's name says of a secret. Matched in any case and within longer names, so
+# that a client's near miss (`Password`, `new_password`, `access_token`) is kept as safe
+# as the API's own `password`, `current_password`, `token` and `refresh_token`.
+_SECRET_WORDS = ("password", "token", "secret")
+# Masked rather than left out, so that a body still shows that the field was sent (a
+# missing `name` next to a `password`); one mask for all, so that no length shows either.
+SECRET_MASK = "********"  # noqa: S105 - what stands for a secret, not one
+
+
+def _is_secret(name: object) -> bool:
+    return isinstance(name, str) and any(word in name.lower() for word in _SECRET_WORDS)
+
+
+def _masked(value: Any) -> Any:
+    """`value` with whatever a secret field holds, at any depth, replaced by the mask."""
+    if isinstance(value, Mapping):
+        return {k: SECRET_MASK if _is_secret(k) else _masked(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_masked(v) for v in value]
+    return value
+
+
+def _without_secrets(error: dict[str, Any]) -> dict[str, Any]:
+    """The error as the client may see it again: no password or token it sent."""
+    if any(_is_secret(part) for part in error["loc"]):
+        return {key: value for key, value in error.items() if key != "input"}
+    if "input" in error:
+        return {**error, "input": _masked(error["input"])}
+    return error
+
+
 def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     exc = cast(RequestValidationError, exc)
     # The standard body echoes the input, which may hold NaN or lone surrogates:
     # make those printable rather than fail while reporting the client's mistake.
-    errors = _json_safe(jsonable_encoder(exc.errors(), custom_encoder={float: _json_safe}))
+    errors = [_without_secrets(error) for error in exc.errors()]
+    errors = _json_safe(jsonable_encoder(errors, custom_encoder={float: _json_safe}))
     return JSONResponse({"detail": errors}, status.HTTP_422_UNPROCESSABLE_CONTENT)
 
 
