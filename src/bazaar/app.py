@@ -16,7 +16,7 @@ from bazaar.config import Settings
 from bazaar.db import Database, create_engine, create_gate, sessionmakers
 from bazaar.errors import install_error_handlers
 from bazaar.items.router import router as items_router
-from bazaar.middleware import BodyLimit, Observability, TrailingSlash
+from bazaar.middleware import BodyLimit, Head, Observability, TrailingSlash
 from bazaar.ops.docs import mount_docs_assets
 from bazaar.ops.docs import router as docs_router
 from bazaar.ops.metrics import Metrics
@@ -36,7 +36,7 @@ class Bazaar(FastAPI):
         stack: ASGIApp = BodyLimit(super().build_middleware_stack(), settings.max_body_bytes)
         if settings.trusted_proxies:
             stack = ClientAddress(stack, settings.trusted_proxies)
-        return Observability(stack, self.state.metrics)
+        return Observability(Head(stack), self.state.metrics)
 
 
 def _add_routes(app: FastAPI, *routers: APIRouter) -> None:
