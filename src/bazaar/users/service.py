@@ -29,7 +29,6 @@ _SIGNED_IN_BY_ID = _USER_BY_ID.add_columns(User.hashed_password)
 _CREDENTIALS_BY_EMAIL = select(User.id, User.hashed_password, User.is_active).where(
     User.email == bindparam("email")
 )
-_EMAIL_TAKEN = select(User.id).where(User.email == bindparam("email"))
 _INSERT_USER = insert(User).returning(*USER_COLUMNS)
 # Only over the hash that was verified: a password changed meanwhile is not overwritten.
 _REPLACE_HASH = (
@@ -87,18 +86,13 @@ def replace_hash(connection: Connection, user_id: int, *, old_hash: str, new_has
     return connection.execute(_REPLACE_HASH, values).rowcount == 1
 
 
-def email_taken(connection: Connection, email: str) -> bool:
-    return connection.execute(_EMAIL_TAKEN, {"email": email}).first() is not None
-
-
 def insert_user(connection: Connection, *, data: UserCreate, hashed_password: str) -> AnyRow:
     """Sign a new user up, with the hash of their password made beforehand; the new row."""
     values = {"name": data.name, "email": data.email, "hashed_password": hashed_password}
     try:
         return connection.execute(_INSERT_USER, values).one()
     except IntegrityError as exc:
-        # The unique constraint is the truth about duplicates, also when two sign-ups
-        # race past the courtesy check.
+        # The unique constraint is the truth about duplicates.
         raise Conflict(EMAIL_IN_USE) from exc
 
 
