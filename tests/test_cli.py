@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import sqlite3
 import subprocess
 import sys
+import time
+import uuid
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import make_url
 
-from tests.server import live_server, server_env
+from bazaar import migrations
+from bazaar.cli import _default_public_url
+from bazaar.config import Settings
+from tests.server import SECRET_KEY, live_server, server_env
 
 
 def bazaar(
@@ -124,3 +134,151 @@ def test_help_works(tmp_path: Path, args: list[str]) -> None:
     result = bazaar(tmp_path, *args)
     assert result.returncode == 0
     assert "usage: bazaar" in result.stdout
+
+
+def _postgres(url: str, *, database: str) -> str:
+    """`url` with another database, and a password (ignored by a trust-auth server) to look for."""
+    return make_url(url).set(database=database, password=PASSWORD).render_as_string(False)
+
+
+PASSWORD = "sekrit"
+
+
+@pytest.mark.parametrize("case", ["refused", "unknown host", "missing database", "missing folder"])
+def test_an_unreachable_database_is_one_line_naming_it(
+    tmp_path: Path, request: pytest.FixtureRequest, case: str
+) -> None:
+    if case == "refused":
+        url, where = f"postgresql+asyncpg://postgres:{PASSWORD}@127.0.0.1:1/db", "127.0.0.1:1"
+    elif case == "unknown host":
+        url, where = f"postgresql+asyncpg://postgres:{PASSWORD}@db.invalid/db", "db.invalid:5432"
+    elif case == "missing database":
+        server = make_url(request.getfixturevalue("postgres_url"))
+        url = _postgres(server.render_as_string(False), database=f"missing_{uuid.uuid4().hex}")
+        where = f"{server.host}:{server.port or 5432}"
+    else:
+        where = str(tmp_path / "no" / "such" / "folder" / "bazaar.db")
+        url = f"sqlite+aiosqlite:///{where}"
+    result = bazaar(tmp_path, "migrate", env={"BAZAAR_DATABASE_URL": url})
+    assert result.returncode != 0
+    [line] = result.stderr.splitlines()
+    assert "BAZAAR_DATABASE_URL" in line
+    assert where in line
+    assert PASSWORD not in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["serve"],
+        ["create-admin", "--email", "a@example.com", "--name", "A"],
+        ["demo-data", "--users", "1", "--items", "1"],
+    ],
+)
+def test_every_command_that_needs_the_database_says_so_in_one_line(
+    tmp_path: Path, command: list[str]
+) -> None:
+    env = {
+        "BAZAAR_DATABASE_URL": f"postgresql+asyncpg://postgres:{PASSWORD}@127.0.0.1:1/db",
+        "BAZAAR_ADMIN_PASSWORD": "quiet-lantern-1",
+    }
+    result = bazaar(tmp_path, *command, env=env)
+    assert result.returncode != 0
+    [line] = result.stderr.splitlines()
+    assert "BAZAAR_DATABASE_URL" in line
+    assert "127.0.0.1:1" in line
+    assert "refused" in line
+    assert PASSWORD not in result.stderr + result.stdout
+
+
+def test_migrate_waits_for_a_database_that_appears(tmp_path: Path, postgres_url: str) -> None:
+    name = f"bazaar_late_{uuid.uuid4().hex[:12]}"
+    dsn = make_url(postgres_url).set(drivername="postgresql").render_as_string(False)
+
+    async def run(statement: str) -> None:
+        connection = await asyncpg.connect(dsn)
+        try:
+            await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    async def version() -> str:
+        late = make_url(dsn).set(database=name).render_as_string(False)
+        connection = await asyncpg.connect(late)
+        try:
+            value: str = await connection.fetchval("SELECT version_num FROM alembic_version")
+            return value
+        finally:
+            await connection.close()
+
+    env = server_env(tmp_path, {"BAZAAR_DATABASE_URL": _postgres(postgres_url, database=name)})
+    command = [sys.executable, "-m", "bazaar", "migrate", "--wait-for-db", "10"]
+    process = subprocess.Popen(  # noqa: S603 - our own command line
+        command, env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        time.sleep(1)
+        assert process.poll() is None, process.communicate()
+        asyncio.run(run(f'CREATE DATABASE "{name}"'))
+        _, stderr = process.communicate(timeout=60)
+        assert process.returncode == 0, stderr
+        head = ScriptDirectory.from_config(migrations.alembic_config()).get_current_head()
+        assert asyncio.run(version()) == head
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def test_links_name_where_serve_listens_whatever_the_host(tmp_path: Path) -> None:
+    body = {"name": "A", "email": "a@example.com", "password": "quiet-lantern-1"}
+    with live_server(tmp_path) as server:
+        response = httpx.post(f"{server.url}/users/", json=body, headers={"Host": "evil.example"})
+    assert response.status_code == 201
+    assert response.headers["location"] == f"{server.url}/users/{response.json()['id']}"
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("127.0.0.1", "http://127.0.0.1:8001"),
+        ("::1", "http://[::1]:8001"),
+        ("bazaar.example", "http://bazaar.example:8001"),
+    ],
+)
+def test_serve_links_to_where_it_listens_unless_told(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, host: str, expected: str
+) -> None:
+    # Set first, so that the variable is put back as it was afterwards.
+    monkeypatch.setenv("BAZAAR_PUBLIC_URL", "unset")
+    monkeypatch.delenv("BAZAAR_PUBLIC_URL")
+    _default_public_url(_settings(tmp_path), host, 8001)
+    assert os.environ["BAZAAR_PUBLIC_URL"] == expected
+
+
+def test_serve_keeps_the_public_url_it_was_given(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("BAZAAR_PUBLIC_URL", "https://shop.example")
+    _default_public_url(_settings(tmp_path), "0.0.0.0", 8001)  # noqa: S104
+    assert os.environ["BAZAAR_PUBLIC_URL"] == "https://shop.example"
+
+
+def test_serve_on_every_address_warns_that_links_name_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("BAZAAR_PUBLIC_URL", "unset")
+    monkeypatch.delenv("BAZAAR_PUBLIC_URL")
+    with caplog.at_level(logging.WARNING, logger="bazaar"):
+        _default_public_url(_settings(tmp_path), "0.0.0.0", 8001)  # noqa: S104
+    assert os.environ["BAZAAR_PUBLIC_URL"] == "http://0.0.0.0:8001"
+    assert "BAZAAR_PUBLIC_URL" in caplog.text
+
+
+def _settings(directory: Path) -> Settings:
+    return Settings(
+        _env_file=None,
+        database_url=f"sqlite+aiosqlite:///{directory / 'bazaar.db'}",
+        secret_key=SECRET_KEY,
+    )

@@ -11,11 +11,14 @@ import os
 import signal
 import sys
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from types import FrameType
 
 from pydantic import ValidationError
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError
 
 from bazaar import migrations
 from bazaar.config import Settings
@@ -25,6 +28,8 @@ logger = logging.getLogger("bazaar")
 
 # Allocations between collections of the youngest generation (Python's default: 700).
 GC_THRESHOLD = 10_000
+# Between two attempts to reach a database that is not up yet.
+RETRY_SECONDS = 0.5
 
 
 def app_factory() -> object:
@@ -67,8 +72,11 @@ def _load_settings() -> Settings:
 def _serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    from bazaar.http import BoundedHttpToolsProtocol
+
     if not args.no_migrate:
         migrations.upgrade(settings)
+    _default_public_url(settings, args.host, args.port)
     with _shared_metrics_directory(args.workers), _clean_exit_on_signal():
         uvicorn.run(
             "bazaar.cli:app_factory",
@@ -76,11 +84,32 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             host=args.host,
             port=args.port,
             workers=args.workers,
+            http=BoundedHttpToolsProtocol,
+            # uvicorn believes X-Forwarded-For and -Proto from loopback unless told otherwise;
+            # Bazaar believes them from its trusted proxies only, and so must the server,
+            # since the app sees no more than the client address uvicorn hands it.
+            proxy_headers=bool(settings.trusted_proxies),
+            forwarded_allow_ips=",".join(str(network) for network in settings.trusted_proxies),
             log_config=None,
             access_log=False,
             timeout_graceful_shutdown=args.graceful_seconds,
         )
     return 0
+
+
+def _default_public_url(settings: Settings, host: str, port: int) -> None:
+    """Unless BAZAAR_PUBLIC_URL was given, links name the address `serve` listens on."""
+    if "public_url" in settings.model_fields_set:
+        return
+    url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    if host in {"0.0.0.0", "::"}:  # noqa: S104 - comparing, not binding
+        logger.warning(
+            "listening on every address: links will start with %s; "
+            "set BAZAAR_PUBLIC_URL to the URL clients use",
+            url,
+        )
+    # Read by `app_factory`, in this process or in each worker, which inherit the environment.
+    os.environ["BAZAAR_PUBLIC_URL"] = url
 
 
 @contextmanager
@@ -154,11 +183,90 @@ def _demo_data(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _wait_for_database(settings: Settings, seconds: float) -> None:
+    """Return once the database takes a connection; exit with one line if `seconds` pass first."""
+    reason = asyncio.run(_first_connection(settings, seconds))
+    if reason is None:
+        return
+    url = make_url(settings.database_url)
+    if url.password:
+        # No driver is known to quote it, but nothing would be leakier than this line.
+        reason = reason.replace(str(url.password), "***")
+    waited = f" after {seconds:g} s" if seconds else ""
+    raise SystemExit(
+        f"bazaar: cannot connect to the database at {_location(url)}{waited} "
+        f"(BAZAAR_DATABASE_URL={url.render_as_string(hide_password=True)}): "
+        + " ".join(reason.splitlines())
+    )
+
+
+async def _first_connection(settings: Settings, seconds: float) -> str | None:
+    """None once a connection opened, else why the last attempt failed."""
+    deadline = time.monotonic() + seconds
+    while True:
+        reason = await _connect_once(settings)
+        if reason is None or time.monotonic() + RETRY_SECONDS > deadline:
+            return reason
+        await asyncio.sleep(RETRY_SECONDS)
+
+
+async def _connect_once(settings: Settings) -> str | None:
+    """None if the database took a connection, else why not."""
+    from bazaar.db import create_engine
+
+    try:
+        engine = create_engine(settings)
+    except (ValueError, OSError) as exc:
+        # The SQLite file, made up front to be private, could not be: a missing folder, say.
+        return str(exc)
+    try:
+        async with engine.connect():
+            return None
+    except DBAPIError as exc:
+        return str(exc.orig)
+    except TimeoutError:
+        return "no answer within the connect timeout"
+    except OSError as exc:
+        # Refused, or a host name that does not resolve, as asyncpg lets them through:
+        # the system's words for the error say more than asyncio's "Connect call failed".
+        errno = exc.errno or 0
+        return os.strerror(errno) if errno > 0 else exc.strerror or type(exc).__name__
+    finally:
+        await engine.dispose()
+
+
+def _location(url: URL) -> str:
+    """Where `url` points: a file for SQLite, host:port otherwise."""
+    if url.get_backend_name() == "sqlite":
+        return url.database or ":memory:"
+    host = url.host or "localhost"
+    return f"[{host}]:{url.port or 5432}" if ":" in host else f"{host}:{url.port or 5432}"
+
+
+def _seconds(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1
+    if not seconds >= 0:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {value}")
+    return seconds
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bazaar", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+    # What every command that opens the database accepts.
+    database = argparse.ArgumentParser(add_help=False)
+    database.add_argument(
+        "--wait-for-db",
+        type=_seconds,
+        default=0,
+        metavar="SECONDS",
+        help="how long to wait for the database to accept connections (default: 0)",
+    )
 
-    serve = commands.add_parser("serve", help="migrate, then serve the API")
+    serve = commands.add_parser("serve", parents=[database], help="migrate, then serve the API")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--workers", type=int, default=1)
@@ -171,16 +279,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     serve.set_defaults(run=_serve)
 
-    migrate = commands.add_parser("migrate", help="apply database migrations")
+    migrate = commands.add_parser("migrate", parents=[database], help="apply database migrations")
     migrate.add_argument("revision", nargs="?", default="head")
     migrate.set_defaults(run=_migrate)
 
-    admin = commands.add_parser("create-admin", help="create or promote an admin")
+    admin = commands.add_parser(
+        "create-admin", parents=[database], help="create or promote an admin"
+    )
     admin.add_argument("--email", required=True)
     admin.add_argument("--name", required=True)
     admin.set_defaults(run=_create_admin)
 
-    demo = commands.add_parser("demo-data", help="fill the database with fake users and items")
+    demo = commands.add_parser(
+        "demo-data", parents=[database], help="fill the database with fake users and items"
+    )
     demo.add_argument("--users", type=int, default=100)
     demo.add_argument("--items", type=int, default=1000)
     demo.add_argument("--seed", type=int, default=None)
@@ -192,5 +304,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     settings = _load_settings()
     configure_logging(settings)
+    _wait_for_database(settings, args.wait_for_db)
     result: int = args.run(settings, args)
     return result

@@ -6,6 +6,7 @@ import os
 import signal
 from pathlib import Path
 
+import httpx
 import pytest
 
 from bazaar.cli import _shared_metrics_directory
@@ -48,3 +49,28 @@ def test_ctrl_c_stops_the_server_with_the_usual_status(tmp_path: Path) -> None:
         assert server.stop(signal.SIGINT) == 128 + signal.SIGINT
     assert "Application shutdown complete" in server.logs()
     assert "Traceback" not in server.logs()
+
+
+@pytest.mark.parametrize(
+    ("trusted", "statuses"),
+    [
+        pytest.param("", [401, 401, 429], id="nobody trusted: every attempt is loopback's"),
+        pytest.param("127.0.0.0/8", [401, 401, 401], id="loopback trusted: three addresses"),
+    ],
+)
+def test_the_server_believes_x_forwarded_for_only_from_trusted_proxies(
+    tmp_path: Path, trusted: str, statuses: list[int]
+) -> None:
+    """uvicorn hands the app the client address: it must not believe the header by itself."""
+    env = {"BAZAAR_TRUSTED_PROXIES": trusted, "BAZAAR_LIMIT_LOGIN_ADDRESS": "2/15 minutes"}
+    with live_server(tmp_path, env=env) as server:
+        # Failed logins for three emails, each said to come from an address of its own.
+        seen = [
+            httpx.post(
+                f"{server.url}/auth/token",
+                data={"username": f"nobody{n}@example.com", "password": "not-the-password"},
+                headers={"X-Forwarded-For": f"203.0.113.{n}"},
+            ).status_code
+            for n in range(3)
+        ]
+    assert seen == statuses
