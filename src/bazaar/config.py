@@ -12,7 +12,6 @@ from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 import limits
-
 from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from sqlalchemy.engine import make_url
@@ -214,8 +213,8 @@ def create_private_sqlite_file(database_url: str) -> None:
         return
     try:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-    except FileExistsError:
+    except OSError:
+        # It exists, or its folder is missing or closed to us: then SQLite says so when it
+        # connects, where start-up and `/ready` report an unreachable database.
         return
-    except OSError as exc:
-        raise ValueError(f"cannot create the database file {path}: {exc.strerror}") from None
     os.close(fd)
