@@ -36,6 +36,8 @@ async def test_migrations_produce_exactly_the_models_schema(app: FastAPI) -> Non
 
 
 async def test_a_failed_commit_is_a_server_error_and_keeps_nothing(api: Api) -> None:
+    user = await api.user()
+
     def fail_commit(_connection: Connection) -> None:
         raise RuntimeError("commit refused")
 
@@ -43,14 +45,15 @@ async def test_a_failed_commit_is_a_server_error_and_keeps_nothing(api: Api) -> 
     event.listen(api.app.state.engine.sync_engine, "commit", fail_commit)
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            response = await client.post(
-                "/users/",
-                json={"name": "A", "email": "a@example.com", "password": "quiet-lantern-1"},
+            # A change made in the request's unit of work (a one-statement write on the
+            # autocommit engine has no commit of its own to fail).
+            response = await client.patch(
+                "/users/me", json={"name": "Renamed"}, headers=user.headers
             )
     finally:
         event.remove(api.app.state.engine.sync_engine, "commit", fail_commit)
     assert response.status_code == 500
-    assert await api.count("users") == 0
+    assert await api.count("users", "name = 'Renamed'") == 0
 
 
 @pytest.mark.parametrize("backend", ["sqlite"])
