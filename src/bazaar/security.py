@@ -14,11 +14,13 @@ from functools import cached_property
 from typing import TypeVar
 
 import anyio.to_thread
+import argon2
 import jwt
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
 from bazaar.errors import Unavailable
+from bazaar.password_rules import normalise_password
 
 # OWASP's first recommended argon2id configuration: 19 MiB, 2 iterations, 1 lane.
 ARGON2_MEMORY_KIB = 19 * 1024
@@ -52,6 +54,7 @@ class Passwords:
     ) -> None:
         self._limiter = anyio.CapacityLimiter(max(1, (os.cpu_count() or 1) - 1))
         self.max_wait = max_wait
+        self._parameters = (memory_kib, time_cost, parallelism)
         self._hash = PasswordHash(
             (Argon2Hasher(memory_cost=memory_kib, time_cost=time_cost, parallelism=parallelism),)
         )
@@ -73,19 +76,40 @@ class Passwords:
             self._limiter.release()
 
     async def hash(self, password: str) -> str:
-        return await self._run(self._hash.hash, password)
+        """The hash of the password's normal form (NFKC), the form `verify` checks."""
+        return await self._run(self._hash.hash, normalise_password(password))
 
     async def verify(self, password: str, hashed: str | None) -> tuple[bool, str | None]:
-        """(matches, new hash when the stored one uses outdated parameters).
+        """(matches, new hash when the stored one is weaker than ours in some parameter).
 
         With no stored hash (unknown email) it verifies against a dummy, so that
         an unknown email takes as long as a wrong password.
         """
-        if hashed is None:
-            dummy = await self._run(lambda: self._dummy)
-            await self._run(self._hash.verify, password, dummy)
+        return await self._run(self._verify, password, hashed)
+
+    def _verify(self, password: str, hashed: str | None) -> tuple[bool, str | None]:
+        stored = self._dummy if hashed is None else hashed
+        normalised = normalise_password(password)
+        matches = self._hash.verify(normalised, stored)
+        upgrade = matches and self._weaker(stored)
+        if not matches and normalised != password:
+            # Hashes made before passwords were normalised hold the text as it was typed.
+            matches = upgrade = self._hash.verify(password, stored)
+        if hashed is None or not matches:
             return False, None
-        return await self._run(self._hash.verify_and_update, password, hashed)
+        return True, self._hash.hash(normalised) if upgrade else None
+
+    def _weaker(self, hashed: str) -> bool:
+        """Whether `hashed` is cheaper to crack than ours: a stronger one is kept as it is."""
+        stored = argon2.extract_parameters(hashed)
+        memory_kib, time_cost, parallelism = self._parameters
+        return (
+            stored.type is not argon2.Type.ID
+            or stored.version < argon2.low_level.ARGON2_VERSION
+            or stored.memory_cost < memory_kib
+            or stored.time_cost < time_cost
+            or stored.parallelism < parallelism
+        )
 
 
 # Tokens whose signature and claims each worker has checked already: one per active

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 from starlette.types import Message
 
+from bazaar.fields import canonical_email
 from tests.factories import Api
 
 
@@ -177,4 +178,54 @@ async def test_an_undeclared_http2_body_over_one_mebibyte_is_413(api: Api) -> No
 
     await api.app(scope, receive, send)
     assert statuses == [413]
+    assert await api.count("users") == 0
+
+
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        ("jose\u0301@example.com", "jos\u00e9@example.com"),
+        ("JOS\u00c9@Example.COM", "jos\u00e9@example.com"),
+        ("Strau\u00df@example.com", "strauss@example.com"),
+        ("\u0130nci@example.com", "i\u0307nci@example.com"),
+    ],
+)
+async def test_the_email_is_stored_in_the_form_a_login_looks_up(
+    api: Api, sent: str, stored: str
+) -> None:
+    body = await api.sign_up(email=sent)
+    assert body["email"] == stored
+    assert await api.sql("SELECT email FROM users WHERE id = :id", id=body["id"]) == stored
+    assert canonical_email(sent) == stored
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ("jose\u0301@example.com", "JOS\u00c9@example.com"),
+        ("strauss@example.com", "STRAU\u00df@example.com"),
+        ("\u0130nci@example.com", "i\u0307nci@example.com"),
+    ],
+)
+async def test_emails_that_differ_only_in_form_are_one_account(
+    api: Api, first: str, second: str
+) -> None:
+    await api.sign_up(email=first)
+    response = await api.client.post(
+        "/users/", json={"name": "B", "email": second, "password": "quiet-lantern-1"}
+    )
+    assert response.status_code == 400
+    assert response.json() == {"detail": "Email already in use"}
+    assert await api.count("users") == 1
+
+
+async def test_a_name_with_a_bidi_override_is_422_and_stores_nothing(api: Api) -> None:
+    response = await api.client.post(
+        "/users/",
+        json={"name": "Ada \u202egnp.exe", "email": "a@example.com", "password": "quiet-lantern-1"},
+    )
+    assert response.status_code == 422
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body", "name"]
+    assert "U+202E" in error["msg"]
     assert await api.count("users") == 0

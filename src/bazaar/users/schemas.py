@@ -4,15 +4,27 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 from bazaar.fields import CurrentPassword, Email, InputModel, Name, Password, PatchModel
+from bazaar.password_rules import password_problem
 
 
 class UserCreate(InputModel):
     name: Name
     email: Email
     password: Password
+
+    @field_validator("password")
+    @classmethod
+    def _password_without_email(cls, password: str, info: ValidationInfo) -> str:
+        # A field validator rather than a model one, so that the error names `password`;
+        # fields are checked in order, so a valid `email` is already in `info.data`.
+        email = info.data.get("email")
+        problem = password_problem(password, email=email) if email is not None else None
+        if problem is not None:
+            raise ValueError(problem)
+        return password
 
 
 class UserUpdate(PatchModel):
