@@ -22,6 +22,7 @@ from sqlalchemy.exc import DBAPIError
 
 from bazaar import migrations
 from bazaar.config import Settings
+from bazaar.fields import canonical_email
 from bazaar.logs import configure_logging
 
 logger = logging.getLogger("bazaar")
@@ -171,7 +172,7 @@ def _create_admin(settings: Settings, args: argparse.Namespace) -> int:
     created = asyncio.run(
         create_admin(settings, email=args.email, name=args.name, ask_password=ask_password)
     )
-    print(f"{'created' if created else 'promoted'} admin {args.email.strip().lower()}")
+    print(f"{'created' if created else 'promoted'} admin {canonical_email(args.email)}")
     return 0
 
 

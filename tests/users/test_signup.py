@@ -229,3 +229,23 @@ async def test_a_name_with_a_bidi_override_is_422_and_stores_nothing(api: Api) -
     assert error["loc"] == ["body", "name"]
     assert "U+202E" in error["msg"]
     assert await api.count("users") == 0
+
+
+async def test_a_new_password_follows_the_same_rules_as_at_sign_up(api: Api) -> None:
+    user = await api.user()
+    for weak in ("password123", user.email.upper() + "!", "\u200b" * 8):
+        response = await api.client.patch(
+            "/users/me",
+            json={"password": weak, "current_password": user.password},
+            headers=user.headers,
+        )
+        assert response.status_code == 422, weak
+        assert weak not in response.text
+    assert (await api.login(user.email, user.password)).status_code == 200
+
+
+async def test_an_nfd_email_logs_in_as_typed(api: Api) -> None:
+    email = "jose\u0301@example.com"
+    await api.sign_up(email=email, password="quiet-lantern-1")
+    assert (await api.login(email, "quiet-lantern-1")).status_code == 200
+    assert (await api.login("JOS\u00c9@example.com", "quiet-lantern-1")).status_code == 200

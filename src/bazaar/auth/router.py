@@ -12,6 +12,7 @@ from bazaar.auth import service
 from bazaar.auth.schemas import Token
 from bazaar.db import database
 from bazaar.errors import BODY_ERRORS, Unauthorized
+from bazaar.fields import canonical_email
 from bazaar.security import Passwords, Tokens
 from bazaar.throttle import Throttle
 
@@ -36,7 +37,7 @@ async def login(
     throttle: Throttle = request.app.state.throttle
     passwords: Passwords = request.app.state.passwords
     tokens: Tokens = request.app.state.tokens
-    email = form.username.strip().lower()
+    email = canonical_email(form.username)
     attempt = throttle.login(email=email, address=address_of(request))
     # Spent before the password is checked, so that concurrent guesses cannot overshoot.
     await throttle.spend(attempt)

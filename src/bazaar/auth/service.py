@@ -8,8 +8,8 @@ from sqlalchemy.engine import Connection
 
 from bazaar.db import Database
 from bazaar.errors import Unauthorized
-from bazaar.fields import PASSWORD_MAX_LENGTH
 from bazaar.pagination import AnyRow
+from bazaar.password_rules import PASSWORD_MAX_LENGTH
 from bazaar.security import Passwords, TokenClaims, Tokens
 from bazaar.users import service as users
 

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bazaar.config import Settings
 from bazaar.db import WRITE, create_engine
+from bazaar.fields import canonical_email
 from bazaar.security import Passwords
 from bazaar.users import service
 from bazaar.users.schemas import UserCreate
@@ -18,7 +19,7 @@ async def create_admin(
     settings: Settings, *, email: str, name: str, ask_password: Callable[[], str]
 ) -> bool:
     """Make `email` an active admin; True when the account is new (then a password is asked)."""
-    normalised = email.strip().lower()
+    normalised = canonical_email(email)
     passwords = Passwords()
     engine = create_engine(settings)
     try:

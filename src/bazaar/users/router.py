@@ -56,9 +56,7 @@ async def create_user(data: UserCreate, request: Request) -> Response:
     # reads queued for connections with everyone else's (p99 of item reads 153 ms, server
     # side), and the insert is what decides anyway.
     hashed = await _passwords(request).hash(data.password)
-    user = await database(request).write_one(
-        service.insert_user, data=data, hashed_password=hashed
-    )
+    user = await database(request).write_one(service.insert_user, data=data, hashed_password=hashed)
     location = absolute_url(request, f"/users/{user.id}")
     return USER(user, status_code=status.HTTP_201_CREATED, headers={"Location": location})
 

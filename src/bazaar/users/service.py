@@ -10,8 +10,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bazaar.db import Database, id_in_range
-from bazaar.errors import Conflict, Forbidden, NotFound
+from bazaar.errors import Conflict, Forbidden, InvalidInput, NotFound
 from bazaar.pagination import AnyRow, Page, PageRequest, Sort, paginate
+from bazaar.password_rules import password_problem
 from bazaar.security import Passwords
 from bazaar.users.models import User
 from bazaar.users.schemas import UserAdminUpdate, UserCreate, UserOut, UserUpdate
@@ -148,12 +149,17 @@ async def new_password(
     changes = data.model_dump(exclude_unset=True)
     if "password" not in changes:
         return None
+    row = await database.read(read_signed_in, user_id)
+    if row is None:
+        raise NotFound("User not found")
+    problem = password_problem(changes["password"], email=changes.get("email", row.email))
+    if problem is not None:
+        raise InvalidInput(loc=("body", "password"), msg=problem, value=None)
     replaces = None
     if caller.id == user_id:
-        row = await database.read(read_signed_in, user_id)
         current = changes.get("current_password")
-        matches, _ = await passwords.verify(current or "", row.hashed_password if row else None)
-        if row is None or current is None or not matches:
+        matches, _ = await passwords.verify(current or "", row.hashed_password)
+        if current is None or not matches:
             raise Forbidden("current_password is missing or wrong")
         replaces = row.hashed_password
     return NewPassword(await passwords.hash(changes["password"]), replaces)
