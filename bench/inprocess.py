@@ -125,7 +125,9 @@ async def _measure(options: argparse.Namespace) -> None:
     app: Any = app_factory()
     lifespan = _Lifespan(app)
     await lifespan.start()
-    dsn = app.state.settings.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    dsn = app.state.services.settings.database_url.replace(
+        "postgresql+asyncpg://", "postgresql://", 1
+    )
     connection = await asyncpg.connect(dsn)
     try:
         user_id, hashed = await connection.fetchrow(
@@ -134,7 +136,7 @@ async def _measure(options: argparse.Namespace) -> None:
         max_item_id = await connection.fetchval("SELECT max(id) FROM items")
     finally:
         await connection.close()
-    requests = _requests(app.state.tokens.issue(user_id, hashed), max_item_id)
+    requests = _requests(app.state.services.tokens.issue(user_id, hashed), max_item_id)
     best: dict[str, float] = {}
     for _ in range(options.rounds):
         for name in options.scenarios:

@@ -142,7 +142,7 @@ def settings(database_url: str, settings_overrides: dict[str, Any]) -> Settings:
 
 
 async def _empty_tables(app: FastAPI) -> None:
-    async with app.state.engine.begin() as connection:
+    async with app.state.services.engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             await connection.execute(text("TRUNCATE items, users RESTART IDENTITY CASCADE"))
 
@@ -156,8 +156,7 @@ FAST_PASSWORDS = Passwords(memory_kib=1024, time_cost=1, parallelism=1)
 
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
-    application = create_app(settings)
-    application.state.passwords = FAST_PASSWORDS
+    application = create_app(settings, passwords=FAST_PASSWORDS)
     async with application.router.lifespan_context(application):
         await _empty_tables(application)
         yield application

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import httpx
@@ -47,6 +47,10 @@ class Api:
         self.client = client
         self.app = app
 
+    def use(self, **services: Any) -> None:
+        """Give the running app other services (say, `passwords` at the production cost)."""
+        self.app.state.services = replace(self.app.state.services, **services)
+
     async def sign_up(
         self, *, name: str = "Test User", email: str | None = None, password: str = "correct-horse"
     ) -> dict[str, Any]:
@@ -82,13 +86,13 @@ class Api:
 
     async def sql(self, statement: str, **params: Any) -> Any:
         """Run one statement in its own transaction; the first column of the first row."""
-        async with self.app.state.engine.begin() as connection:
+        async with self.app.state.services.engine.begin() as connection:
             result = await connection.execute(text(statement), params)
             return result.scalar() if result.returns_rows else None
 
     async def insert_items(self, rows: list[dict[str, Any]]) -> None:
         """Insert item rows directly, through the model's column types."""
-        async with self.app.state.engine.begin() as connection:
+        async with self.app.state.services.engine.begin() as connection:
             await connection.execute(insert(Item), [{"version": 1} | row for row in rows])
 
     async def count(self, table: str, where: str = "true", **params: Any) -> int:

@@ -16,10 +16,12 @@ from sqlalchemy.engine import Connection, make_url
 
 from bazaar import migrations
 from bazaar.app import create_app
-from bazaar.auth.service import Bearer
 from bazaar.config import Settings
-from bazaar.db import PING_AFTER_IDLE_SECONDS, Base, Database, create_engine, create_gate
-from bazaar.items import service as items
+from bazaar.db.base import Base
+from bazaar.db.engine import PING_AFTER_IDLE_SECONDS, create_engine
+from bazaar.db.executor import Executor
+from bazaar.db.gate import create_gate
+from bazaar.items import queries as items
 from bazaar.items.schemas import ItemCreate
 from tests.conftest import SECRET
 from tests.factories import Api
@@ -30,7 +32,7 @@ async def test_migrations_produce_exactly_the_models_schema(app: FastAPI) -> Non
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         return list(compare_metadata(context, Base.metadata))
 
-    async with app.state.engine.connect() as connection:
+    async with app.state.services.engine.connect() as connection:
         assert await connection.run_sync(differences) == []
         assert await connection.run_sync(migrations.pending) is False
 
@@ -42,7 +44,7 @@ async def test_a_failed_commit_is_a_server_error_and_keeps_nothing(api: Api) -> 
         raise RuntimeError("commit refused")
 
     transport = httpx.ASGITransport(app=api.app, raise_app_exceptions=False)
-    event.listen(api.app.state.engine.sync_engine, "commit", fail_commit)
+    event.listen(api.app.state.services.engine.sync_engine, "commit", fail_commit)
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             # A change made in the request's unit of work (a one-statement write on the
@@ -51,7 +53,7 @@ async def test_a_failed_commit_is_a_server_error_and_keeps_nothing(api: Api) -> 
                 "/users/me", json={"name": "Renamed"}, headers=user.headers
             )
     finally:
-        event.remove(api.app.state.engine.sync_engine, "commit", fail_commit)
+        event.remove(api.app.state.services.engine.sync_engine, "commit", fail_commit)
     assert response.status_code == 500
     assert await api.count("users", "name = 'Renamed'") == 0
 
@@ -125,9 +127,9 @@ async def test_reads_autocommit_and_sessions_run_in_one_transaction(app: FastAPI
         query = "SELECT pg_current_xact_id()::text::bigint"
         return {connection.exec_driver_sql(query).scalar_one() for _ in range(2)}
 
-    database: Database = app.state.database
-    assert len(await database.read(two_transaction_ids)) == 2
-    async with app.state.sessionmakers[True]() as session:
+    executor: Executor = app.state.services.executor
+    assert len(await executor.read(two_transaction_ids)) == 2
+    async with app.state.services.sessionmakers[True]() as session:
         connection = await session.connection()
         assert len(await connection.run_sync(two_transaction_ids)) == 1
         await session.rollback()
@@ -140,11 +142,9 @@ async def test_a_one_statement_write_is_kept_on_an_engine_not_in_autocommit(
     owner = await api.user()
     engine = create_engine(settings)  # transactions, as the CLI's engines have
     try:
-        database = Database(engine, create_gate(settings))
-        tokens = api.app.state.tokens
-        seller = Bearer(tokens.read(owner.token), tokens)
+        executor = Executor(engine, create_gate(settings))
         data = ItemCreate(name="kept", price=1.0)
-        row = await database.write_one(items.create_item, seller=seller, data=data)
+        row = await executor.write_one(items.insert_item, owner_id=owner.id, data=data)
     finally:
         await engine.dispose()
     assert await api.count("items", "id = :id", id=row.id) == 1

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 
 from bazaar.config import Settings
-from bazaar.db import Gate, create_gate
+from bazaar.db.gate import Gate, create_gate
 from tests.conftest import SECRET
 
 

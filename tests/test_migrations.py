@@ -17,7 +17,8 @@ from sqlalchemy.engine import Connection
 
 from bazaar import migrations
 from bazaar.config import Settings
-from bazaar.db import Base, create_engine
+from bazaar.db.base import Base
+from bazaar.db.engine import create_engine
 from tests.conftest import SECRET
 from tests.factories import Api
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -110,7 +111,10 @@ def test_locations_start_with_the_public_url_whatever_the_host_header(
     public_url: str, path: str, root_path: str, mounted: bool, expected: str
 ) -> None:
     app = FastAPI()
-    app.state.settings = Settings(public_url=public_url, secret_key="k" * 32)
+    # Only what links need of the services a lifespan would build.
+    app.state.services = SimpleNamespace(
+        settings=Settings(public_url=public_url, secret_key="k" * 32)
+    )
     scope: dict[str, Any] = {
         "type": "http",
         "app": app,

@@ -13,7 +13,9 @@ from starlette.types import ASGIApp
 from bazaar.addresses import ClientAddress
 from bazaar.auth.router import router as auth_router
 from bazaar.config import Settings
-from bazaar.db import Database, create_engine, create_gate, sessionmakers
+from bazaar.db.engine import create_engine, sessionmakers
+from bazaar.db.executor import Executor
+from bazaar.db.gate import create_gate
 from bazaar.errors import install_error_handlers
 from bazaar.items.router import router as items_router
 from bazaar.middleware import BodyLimit, Head, Observability, TrailingSlash
@@ -24,6 +26,7 @@ from bazaar.ops.readiness import Readiness
 from bazaar.ops.router import router as ops_router
 from bazaar.pagination import Cursors
 from bazaar.security import Passwords, Tokens
+from bazaar.services import Services
 from bazaar.throttle import Throttle
 from bazaar.users.router import router as users_router
 
@@ -31,12 +34,15 @@ from bazaar.users.router import router as users_router
 class Bazaar(FastAPI):
     """FastAPI with observability around the whole stack, so that even a 500 page has an id."""
 
+    settings: Settings
+    metrics: Metrics
+
     def build_middleware_stack(self) -> ASGIApp:
-        settings: Settings = self.state.settings
+        settings = self.settings
         stack: ASGIApp = BodyLimit(super().build_middleware_stack(), settings.max_body_bytes)
         if settings.trusted_proxies:
             stack = ClientAddress(stack, settings.trusted_proxies)
-        return Observability(Head(stack), self.state.metrics)
+        return Observability(Head(stack), self.metrics)
 
 
 def _add_routes(app: FastAPI, *routers: APIRouter) -> None:
@@ -50,25 +56,38 @@ def _add_routes(app: FastAPI, *routers: APIRouter) -> None:
         app.router.routes.extend(router.routes)
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """A Bazaar application for `settings`; its lifespan owns the engine."""
+def create_app(settings: Settings, *, passwords: Passwords | None = None) -> Bazaar:
+    """A Bazaar application for `settings`; its lifespan owns the engine and the services.
+
+    `passwords` replaces the production hashing (tests hash at a fraction of its cost).
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = create_engine(settings, autocommit=True)
         metrics.watch_pool(engine)
-        app.state.engine = engine
-        app.state.sessionmakers = sessionmakers(engine)
-        app.state.gate = gate = create_gate(settings)
-        app.state.database = Database(engine, gate)
-        app.state.readiness = Readiness(engine)
+        gate = create_gate(settings)
+        services = Services(
+            settings=settings,
+            engine=engine,
+            gate=gate,
+            executor=Executor(engine, gate),
+            sessionmakers=sessionmakers(engine),
+            readiness=Readiness(engine),
+            metrics=metrics,
+            tokens=Tokens(settings.secret, timedelta(minutes=settings.access_token_minutes)),
+            passwords=passwords or Passwords(),
+            cursors=Cursors(settings.secret),
+            throttle=Throttle(settings),
+        )
+        app.state.services = services
         metrics.worker_started()
         try:
             yield
         finally:
-            await app.state.readiness.close()
+            await services.readiness.close()
             await engine.dispose()
-            app.state.throttle.close()
+            services.throttle.close()
             metrics.worker_stopped()
 
     app = Bazaar(
@@ -91,12 +110,8 @@ def create_app(settings: Settings) -> FastAPI:
         ],
     )
     metrics = Metrics()
-    app.state.metrics = metrics
-    app.state.settings = settings
-    app.state.passwords = Passwords()
-    app.state.tokens = Tokens(settings.secret, timedelta(minutes=settings.access_token_minutes))
-    app.state.cursors = Cursors(settings.secret)
-    app.state.throttle = Throttle(settings)
+    app.settings = settings
+    app.metrics = metrics
 
     install_error_handlers(app)
     # Starlette tries routes in order, a microsecond each: the routes most requests

@@ -213,7 +213,7 @@ async def _first_connection(settings: Settings, seconds: float) -> str | None:
 
 async def _connect_once(settings: Settings) -> str | None:
     """None if the database took a connection, else why not."""
-    from bazaar.db import create_engine
+    from bazaar.db.engine import create_engine
 
     try:
         engine = create_engine(settings)

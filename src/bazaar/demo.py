@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import insert
 
 from bazaar.config import Settings
-from bazaar.db import create_engine
+from bazaar.db.engine import create_engine
 from bazaar.items.models import Item
 from bazaar.security import Passwords
 from bazaar.users.models import User

@@ -18,6 +18,8 @@ from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
+from bazaar.fields import NO_SUCH_ID
+
 logger = logging.getLogger(__name__)
 
 # The `responses=` of a route: the outcomes besides success, for the API docs.
@@ -154,9 +156,15 @@ def _without_secrets(error: dict[str, Any]) -> dict[str, Any]:
 
 def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     exc = cast(RequestValidationError, exc)
+    raw = exc.errors()
+    for error in raw:
+        if error["type"] == NO_SUCH_ID:
+            # An id out of its column's range: no such row, as for an id that names none,
+            # whose 404 comes before the body is looked at too.
+            return JSONResponse({"detail": error["msg"]}, status.HTTP_404_NOT_FOUND)
     # The standard body echoes the input, which may hold NaN or lone surrogates:
     # make those printable rather than fail while reporting the client's mistake.
-    errors = [_without_secrets(error) for error in exc.errors()]
+    errors = [_without_secrets(error) for error in raw]
     errors = _json_safe(jsonable_encoder(errors, custom_encoder={float: _json_safe}))
     return JSONResponse({"detail": errors}, status.HTTP_422_UNPROCESSABLE_CONTENT)
 

@@ -248,6 +248,22 @@ _MAILABLE = _Pattern(rf"^(?![\s\S]*[.@]({_SPECIAL_USE})\s*$)")
 
 # The range of an `integer` primary key: ids outside it cannot exist.
 MAX_ID = 2**31 - 1
+# The type of the validation error of an id out of that range: the API answers it with a
+# 404 (no such row), as it would for an id in range that names none.
+NO_SUCH_ID = "no_such_id"
+
+
+def existing_id(not_found: str) -> AfterValidator:
+    """Checks that an id is in the column's range, before any database work; `not_found`
+    is the 404's detail otherwise."""
+
+    def check(value: int) -> int:
+        if not 1 <= value <= MAX_ID:
+            raise PydanticCustomError(NO_SUCH_ID, not_found)
+        return value
+
+    return AfterValidator(check)
+
 
 # Free text to search for: anything printable a name could hold.
 SearchText = Annotated[

@@ -29,6 +29,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from bazaar.errors import InvalidInput
 from bazaar.fields import MAX_ID
 from bazaar.responses import absolute_url
+from bazaar.services import services
 
 MAX_LIMIT = 1000
 # Room for the longest cursor the server writes: a sort value of 100 characters of up to 4
@@ -101,10 +102,24 @@ def _bad_cursor(token: str, why: str) -> InvalidInput:
 
 @dataclass(frozen=True)
 class PageRequest:
+    """A page of a list in `sort` order: `skip` rows then `limit`, from after the row
+    (sort value, id) a cursor named, checked before any database work."""
+
     skip: int
     limit: int
-    cursor: str | None
+    sort: Sort
+    after: tuple[Any, int] | None
     cursors: Cursors
+
+    @property
+    def scope(self) -> str:
+        """The list a cursor belongs to: its table."""
+        return _scope(self.sort)
+
+
+def _scope(sort: Sort) -> str:
+    table: str = sort.column.class_.__tablename__
+    return table
 
 
 class PageQuery(BaseModel):
@@ -124,9 +139,14 @@ class PageQuery(BaseModel):
     )
 
 
-def page_request(query: PageQuery, request: Request) -> PageRequest:
-    """The page `query` asks for, with the application's cursors to read and make."""
-    return PageRequest(query.skip, query.limit, query.cursor, request.app.state.cursors)
+def page_request(query: PageQuery, request: Request, *, sort: Sort) -> PageRequest:
+    """The page `query` asks for in `sort` order; InvalidInput for a cursor that is not
+    one this list gave out for that order (before the request takes a connection)."""
+    cursors = services(request).cursors
+    after = None
+    if query.cursor is not None:
+        after = cursors.read(query.cursor, scope=_scope(sort), sort=sort)
+    return PageRequest(query.skip, query.limit, sort, after, cursors)
 
 
 @dataclass(frozen=True)
@@ -154,28 +174,25 @@ def paginate(
     params: Mapping[str, Any],
     *,
     page: PageRequest,
-    sort: Sort,
     id_column: InstrumentedAttribute[int],
-    scope: str,
 ) -> Page:
-    """One page of `statement`'s rows (which include the sort column) in `sort` order.
+    """One page of `statement`'s rows (which include the sort column) in the page's order.
 
     `statement` binds its values by name, given in `params`, and is built once
     per shape: the page statements made from it are kept, so that a request
     runs SQL that SQLAlchemy has compiled and described already.
     """
     values = {**params, "page_skip": page.skip, "page_limit": page.limit + 1}
-    if page.cursor is not None:
-        values["page_after_value"], values["page_after_id"] = page.cursors.read(
-            page.cursor, scope=scope, sort=sort
-        )
-    paged = _page_statement(statement, sort, id_column, after=page.cursor is not None)
+    if page.after is not None:
+        values["page_after_value"], values["page_after_id"] = page.after
+    sort = page.sort
+    paged = _page_statement(statement, sort, id_column, after=page.after is not None)
     rows = connection.execute(paged, values).all()
     if len(rows) <= page.limit:
         return Page(rows, None)
     rows = rows[: page.limit]
     last = rows[-1]
-    next_cursor = page.cursors.make(scope, sort.name, getattr(last, sort.column.key), last.id)
+    next_cursor = page.cursors.make(page.scope, sort.name, getattr(last, sort.column.key), last.id)
     return Page(rows, next_cursor)
 
 

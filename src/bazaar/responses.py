@@ -12,6 +12,8 @@ from pydantic import BaseModel, TypeAdapter
 from sqlalchemy import Row
 from typing_extensions import TypedDict
 
+from bazaar.services import services
+
 
 class JSONOf:
     """Renders one value shaped like `model` as a JSON response (lists: `JSONRowsOf`).
@@ -78,7 +80,7 @@ def absolute_url(request: Request, path: str | None = None, *, query: str = "") 
     Never built from the request's `Host`: a client chooses that header, and a link
     written from it would point wherever the client liked.
     """
-    base: str = request.app.state.settings.public_url
+    base = services(request).settings.public_url
     prefix: str = request.scope.get("root_path", "")
     if path is None:
         # The request's path, less the prefix it was served under.

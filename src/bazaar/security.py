@@ -20,6 +20,7 @@ from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
 from bazaar.errors import Unavailable
+from bazaar.fields import MAX_ID
 from bazaar.password_rules import normalise_password
 
 # OWASP's first recommended argon2id configuration: 19 MiB, 2 iterations, 1 lane.
@@ -173,6 +174,7 @@ class Tokens:
         if (
             not isinstance(subject, str)
             or not (subject.isascii() and subject.isdigit())
+            or not 1 <= int(subject) <= MAX_ID
             or not isinstance(stamp, str)
         ):
             raise ValueError("not a Bazaar access token")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -45,7 +46,7 @@ async def test_wrong_password_and_unknown_email_look_the_same(api: Api) -> None:
 
 
 async def test_unknown_email_takes_about_as_long_as_a_wrong_password(api: Api) -> None:
-    api.app.state.passwords = Passwords()  # the production cost is the point here
+    api.use(passwords=Passwords())  # the production cost is the point here
     await api.sign_up(email="known@example.com", password="quiet-lantern-1")
 
     async def median_seconds(email: str) -> float:
@@ -74,7 +75,7 @@ async def test_inactive_users_cannot_log_in(api: Api) -> None:
 
 
 async def test_outdated_hashes_are_upgraded_on_login(api: Api) -> None:
-    api.app.state.passwords = Passwords()  # the production cost is the point here
+    api.use(passwords=Passwords())  # the production cost is the point here
     old = await Passwords(memory_kib=8 * 1024, time_cost=1).hash("quiet-lantern-1")
     user = await api.sign_up(email="old@example.com", password="quiet-lantern-1")
     await api.sql("UPDATE users SET hashed_password = :h WHERE id = :id", h=old, id=user["id"])
@@ -145,8 +146,9 @@ async def test_two_instances_share_one_budget_in_redis(settings: Settings, api: 
         outcomes: list[Any] = []
         for n in range(6):
             instance: FastAPI = create_app(settings)
-            instance.state.throttle = first if n % 2 == 0 else second
             async with instance.router.lifespan_context(instance):
+                throttle = first if n % 2 == 0 else second
+                instance.state.services = replace(instance.state.services, throttle=throttle)
                 from httpx import ASGITransport, AsyncClient
 
                 transport = ASGITransport(app=instance)
@@ -163,7 +165,7 @@ async def test_two_instances_share_one_budget_in_redis(settings: Settings, api: 
 
 
 async def test_concurrent_logins_do_not_stall_the_event_loop(api: Api) -> None:
-    api.app.state.passwords = Passwords()  # the production cost is the point here
+    api.use(passwords=Passwords())  # the production cost is the point here
     users = [await api.sign_up(password="quiet-lantern-1") for _ in range(20)]
     latencies: list[float] = []
     done = asyncio.Event()

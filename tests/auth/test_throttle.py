@@ -93,7 +93,9 @@ class TestWithoutTrustedProxies:
     async def test_sign_ups_are_throttled_per_address(
         self, api: Api, settings: Settings, app: FastAPI
     ) -> None:
-        app.state.throttle = Throttle(settings.model_copy(update={"limit_signup": "3/hour"}))
+        api.use(
+            throttle=Throttle(settings.model_copy(update={"limit_signup": "3/hour"})),
+        )
 
         async def sign_up(n: int) -> httpx.Response:
             body = {"name": "N", "email": f"n{n}@example.com", "password": PASSWORD}
@@ -169,8 +171,9 @@ async def test_40_concurrent_failures_get_20_through(api: Api) -> None:
 class TestInRedis:
     @pytest.fixture
     async def app(self, settings: Settings) -> AsyncIterator[FastAPI]:
-        application = create_app(settings.model_copy(update={"redis_url": REDIS_URL}))
-        application.state.passwords = FAST_PASSWORDS
+        application = create_app(
+            settings.model_copy(update={"redis_url": REDIS_URL}), passwords=FAST_PASSWORDS
+        )
         async with application.router.lifespan_context(application):
             yield application
 

@@ -39,7 +39,7 @@ async def _me(api: Api, token: str) -> int:
 
 async def _stamp(api: Api, user: Account) -> str:
     hashed = await api.sql("SELECT hashed_password FROM users WHERE id = :id", id=user.id)
-    stamp: str = api.app.state.tokens.password_stamp(hashed)
+    stamp: str = api.app.state.services.tokens.password_stamp(hashed)
     return stamp
 
 

@@ -88,7 +88,10 @@ async def test_in_progress_counts_requests_being_served(api: Api, app: FastAPI) 
 async def test_pool_gauge_counts_connections_checked_out(api: Api, app: FastAPI) -> None:
     await api.client.get("/ready")
     assert value(await scrape(api), "bazaar_db_pool_checked_out_connections") == 0
-    async with app.state.engine.connect() as first, app.state.engine.connect() as second:
+    async with (
+        app.state.services.engine.connect() as first,
+        app.state.services.engine.connect() as second,
+    ):
         assert first is not second
         held = await scrape(api)
     assert value(held, "bazaar_db_pool_checked_out_connections") == 2

@@ -90,7 +90,7 @@ async def test_ready_gives_up_on_a_database_that_does_not_answer(
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        app.state.readiness.timeout = 0.3
+        app.state.services.readiness.timeout = 0.3
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             started = time.monotonic()

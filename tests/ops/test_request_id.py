@@ -269,7 +269,7 @@ async def test_a_traceback_keeps_its_lines_below_an_escaped_message(logged: Logg
 
 @pytest.mark.parametrize("logged", [{"sql_echo": False}], indirect=True)
 async def test_a_database_error_names_no_sql_parameters_without_echo(logged: Logged) -> None:
-    engine = logged.app.state.engine
+    engine = logged.app.state.services.engine
     insert_user = text(
         "INSERT INTO users (name, email, hashed_password) VALUES (:name, :email, :hashed)"
     )

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import text
 
 from bazaar.config import Settings
-from bazaar.db import create_engine
+from bazaar.db.engine import create_engine
 from tests.conftest import BACKENDS, SECRET
 from tests.factories import Account, Api, account
 from tests.server import LiveServer, live_server

@@ -109,7 +109,7 @@ MALFORMED_BODIES = {
 async def _snapshot(api: Api) -> tuple[list[tuple[Any, ...]], ...]:
     """Every row of every table, in id order."""
     tables = []
-    async with api.app.state.engine.connect() as connection:
+    async with api.app.state.services.engine.connect() as connection:
         for table in ("users", "items"):
             rows = await connection.execute(text(f"SELECT * FROM {table} ORDER BY id"))  # noqa: S608
             tables.append([tuple(row) for row in rows])

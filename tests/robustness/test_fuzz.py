@@ -35,7 +35,7 @@ from sqlalchemy import text
 
 from bazaar.app import create_app
 from bazaar.config import Settings
-from bazaar.db import create_engine
+from bazaar.db.engine import create_engine
 from bazaar.users.admin import create_admin
 from tests.conftest import BACKENDS, SECRET
 

@@ -27,7 +27,7 @@ import pytest
 from sqlalchemy import text
 
 from bazaar.config import Settings
-from bazaar.db import create_engine
+from bazaar.db.engine import create_engine
 from tests.conftest import SECRET
 from tests.factories import account
 from tests.server import LiveServer, live_server

@@ -46,7 +46,7 @@ async def _others_go_on_while_hashing(api: Api, request: Awaitable[httpx.Respons
     seller = await api.user()
     item = await api.item(seller)
     held = HeldPasswords()
-    api.app.state.passwords = held
+    api.use(passwords=held)
     pending = asyncio.ensure_future(request)
     try:
         await asyncio.wait_for(held.hashing.wait(), PATIENCE_SECONDS)
@@ -81,7 +81,7 @@ async def test_a_password_change_hashes_holding_nothing(api: Api) -> None:
         headers=user.headers,
     )
     assert await _others_go_on_while_hashing(api, change) == 200
-    api.app.state.passwords = FAST_PASSWORDS
+    api.use(passwords=FAST_PASSWORDS)
     assert (await api.login(user.email, "a-new-quiet-lantern")).status_code == 200
 
 
@@ -89,7 +89,7 @@ async def test_a_password_changed_meanwhile_is_not_overwritten(api: Api) -> None
     """Two changes by one user that both proved the old password: the second is refused."""
     user = await api.user()
     held = HeldPasswords()
-    api.app.state.passwords = held
+    api.use(passwords=held)
 
     def change(to: str, account: Account) -> Awaitable[httpx.Response]:
         body = {"password": to, "current_password": account.password}
@@ -98,7 +98,7 @@ async def test_a_password_changed_meanwhile_is_not_overwritten(api: Api) -> None
     first = asyncio.ensure_future(change("first-new-lantern", user))
     await asyncio.wait_for(held.hashing.wait(), PATIENCE_SECONDS)
     # The first is held in its hash; the second runs through, proving the same old password.
-    api.app.state.passwords = FAST_PASSWORDS
+    api.use(passwords=FAST_PASSWORDS)
     assert (await change("second-new-lantern", user)).status_code == 200
     held.release.set()
     assert (await first).status_code in {401, 403}
@@ -107,7 +107,7 @@ async def test_a_password_changed_meanwhile_is_not_overwritten(api: Api) -> None
 
 async def test_too_many_waiting_hashes_get_a_503(api: Api) -> None:
     """One core's worth of hashing, a short wait for it: a burst is partly turned away."""
-    api.app.state.passwords = Passwords(max_wait=0.05)  # the production cost
+    api.use(passwords=Passwords(max_wait=0.05))  # the production cost
 
     async def sign_up(n: int) -> httpx.Response:
         body = {"name": "Burst", "email": f"burst{n}@example.com", "password": PASSWORD}

@@ -8,13 +8,11 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
 from bazaar.addresses import address_of
-from bazaar.auth import service
+from bazaar.auth.login import authenticate
 from bazaar.auth.schemas import Token
-from bazaar.db import database
 from bazaar.errors import BODY_ERRORS, Unauthorized
 from bazaar.fields import canonical_email
-from bazaar.security import Passwords, Tokens
-from bazaar.throttle import Throttle
+from bazaar.services import services
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -34,17 +32,14 @@ async def login(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
 ) -> Token:
     """Exchange an email (as `username`) and password for a bearer token."""
-    throttle: Throttle = request.app.state.throttle
-    passwords: Passwords = request.app.state.passwords
-    tokens: Tokens = request.app.state.tokens
+    app = services(request)
+    throttle, tokens = app.throttle, app.tokens
     email = canonical_email(form.username)
     attempt = throttle.login(email=email, address=address_of(request))
     # Spent before the password is checked, so that concurrent guesses cannot overshoot.
     await throttle.spend(attempt)
     try:
-        user = await service.authenticate(
-            database(request), passwords, email=email, password=form.password
-        )
+        user = await authenticate(app.executor, app.passwords, email=email, password=form.password)
     except Exception:
         # Not a failed login: the database or the hashing was unavailable.
         await throttle.give_back(attempt)

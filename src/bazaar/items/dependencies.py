@@ -6,11 +6,15 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Path
 
-from bazaar.auth.dependencies import CurrentUser
-from bazaar.db import SessionDep
+from bazaar.auth.dependencies import CheckedToken, session_caller
+from bazaar.db.unit_of_work import SessionDep
 from bazaar.errors import Forbidden
-from bazaar.items import service
+from bazaar.fields import existing_id
+from bazaar.items import changes
 from bazaar.items.models import Item
+
+# An item's id in a path: out of the column's range it is a 404 before any database work.
+ItemId = Annotated[int, Path(), existing_id("Item not found")]
 
 
 def etag(version: int) -> str:
@@ -30,15 +34,17 @@ def parse_if_match(header: str | None) -> set[int] | None:
 
 
 async def _owned_item(
-    item_id: Annotated[int, Path()],
-    caller: CurrentUser,
+    item_id: ItemId,
+    bearer: CheckedToken,
     session: SessionDep,
     if_match: Annotated[str | None, Header(description="Apply only to this ETag")] = None,
 ) -> Item:
-    item = await service.lock_item(session, item_id)
+    # The caller is checked on the session's connection: one connection for the request.
+    caller = await session_caller(session, bearer)
+    item = await changes.lock_item(session, item_id)
     if item.owner_id != caller.id and not caller.is_admin:
         raise Forbidden("Only the item's owner or an admin can change it")
-    service.check_version(item, parse_if_match(if_match))
+    changes.check_version(item, parse_if_match(if_match))
     return item
 
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Float, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bazaar.db import Base, UTCDateTime, utcnow
+from bazaar.db.base import Base, UTCDateTime, utcnow
 
 
 class Item(Base):

@@ -11,7 +11,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.pool import PoolProxiedConnection
 
 from bazaar.config import Settings
-from bazaar.db import Base, create_engine
+from bazaar.db.base import Base
+from bazaar.db.engine import create_engine
 from bazaar.items import models as _items  # noqa: F401 - registers the table
 from bazaar.users import models as _users  # noqa: F401 - registers the table
 

@@ -6,9 +6,8 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from bazaar.errors import Unavailable
-from bazaar.ops.metrics import Metrics
-from bazaar.ops.readiness import Readiness
 from bazaar.ops.schemas import Status
+from bazaar.services import services
 
 router = APIRouter(tags=["operations"])
 
@@ -25,8 +24,7 @@ async def health() -> Status:
 )
 async def ready(request: Request) -> Status:
     """The database answers, and its schema is at the newest migration."""
-    readiness: Readiness = request.app.state.readiness
-    problem = await readiness.problem()
+    problem = await services(request).readiness.problem()
     if problem is not None:
         raise Unavailable(problem)
     return Status()
@@ -40,5 +38,4 @@ async def ready(request: Request) -> Status:
 def metrics(request: Request) -> Response:
     """Request counts and latencies by route, method and status; pool and workers in use."""
     # A plain `def`: with several workers this reads their shared files, off the event loop.
-    registry: Metrics = request.app.state.metrics
-    return Response(registry.exposition(), media_type=CONTENT_TYPE_LATEST)
+    return Response(services(request).metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -8,10 +8,10 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bazaar.config import Settings
-from bazaar.db import WRITE, create_engine
+from bazaar.db.engine import WRITE, create_engine
 from bazaar.fields import canonical_email
 from bazaar.security import Passwords
-from bazaar.users import service
+from bazaar.users import changes
 from bazaar.users.schemas import UserCreate
 
 
@@ -26,7 +26,7 @@ async def create_admin(
         sessions = async_sessionmaker(engine, expire_on_commit=False)
         async with sessions() as session, session.begin():
             await session.connection(execution_options={WRITE: True})
-            user = await service.find_user_by_email(session, normalised)
+            user = await changes.find_user_by_email(session, normalised)
             if user is not None:
                 user.is_admin = True
                 user.is_active = True
@@ -39,7 +39,7 @@ async def create_admin(
                 problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
                 raise SystemExit(f"bazaar: {problems}") from None
             hashed = await passwords.hash(data.password)
-            user = await service.create_user(session, data=data, hashed_password=hashed)
+            user = await changes.create_user(session, data=data, hashed_password=hashed)
             user.is_admin = True
             return True
     finally:

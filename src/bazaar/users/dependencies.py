@@ -6,28 +6,22 @@ from typing import Annotated
 
 from fastapi import Depends, Path
 
-from bazaar.auth.dependencies import CurrentUser
-from bazaar.db import SessionDep, id_in_range
-from bazaar.errors import Forbidden, NotFound
-from bazaar.users import service
+from bazaar.auth.dependencies import CheckedToken, session_caller
+from bazaar.db.unit_of_work import SessionDep
+from bazaar.fields import existing_id
+from bazaar.users import changes
 from bazaar.users.models import User
 
-
-async def _addressed_id(user_id: Annotated[int, Path()], caller: CurrentUser) -> int:
-    if not id_in_range(user_id):
-        raise NotFound("User not found")
-    if caller.id != user_id and not caller.is_admin:
-        raise Forbidden("You can only do this for your own account")
-    return user_id
+# A user's id in a path: out of the column's range it is a 404 before any database work.
+UserId = Annotated[int, Path(), existing_id("User not found")]
 
 
-# The id of a user the caller may address: themselves, or anyone when the caller is an admin.
-AddressedId = Annotated[int, Depends(_addressed_id)]
+async def _addressed_user(user_id: UserId, bearer: CheckedToken, session: SessionDep) -> User:
+    # The caller is checked on the session's connection: one connection for the request.
+    changes.check_may_address(await session_caller(session, bearer), user_id)
+    return await changes.get_user(session, user_id)
 
 
-async def _addressed_user(user_id: AddressedId, session: SessionDep) -> User:
-    return await service.get_user(session, user_id)
-
-
-# That user, loaded into the request's session to be changed.
+# The user the path names, loaded into the request's session to be changed, once the
+# caller may: themselves, or anyone when the caller is an admin.
 AddressedUser = Annotated[User, Depends(_addressed_user)]

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import Boolean, String, false, true
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bazaar.db import Base, UTCDateTime, utcnow
+from bazaar.db.base import Base, UTCDateTime, utcnow
 
 
 class User(Base):
@@ -24,3 +24,7 @@ class User(Base):
     # A deleted user's id is never handed out again on SQLite (see migration 0002).
     __table_args__ = {"sqlite_autoincrement": True}  # noqa: RUF012 - SQLAlchemy's own mapping
     __mapper_args__ = {"eager_defaults": True}  # noqa: RUF012 - SQLAlchemy's own mapping
+
+
+# What the API shows of a user, read as plain rows (never the password hash).
+USER_COLUMNS = (User.id, User.name, User.email, User.is_active, User.is_admin, User.created_at)

@@ -5,18 +5,19 @@ from __future__ import annotations
 from typing import Annotated, NoReturn
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from sqlalchemy.engine import Connection
 
 from bazaar.addresses import address_of
-from bazaar.auth.dependencies import AdminUser, CurrentUser
-from bazaar.db import SessionDep, database, unit_of_work
+from bazaar.auth.dependencies import AdminUser, CheckedToken, CurrentUser, session_caller
+from bazaar.auth.queries import Bearer, signed_in_user
+from bazaar.db.unit_of_work import SessionDep, unit_of_work
 from bazaar.errors import BODY_ERRORS, UNAUTHENTICATED, Responses
 from bazaar.fields import Name
-from bazaar.pagination import PageQuery, page_request
+from bazaar.pagination import AnyRow, PageQuery, page_request
 from bazaar.responses import JSONOf, JSONRowsOf, absolute_url
-from bazaar.security import Passwords
-from bazaar.throttle import Throttle
-from bazaar.users import service
-from bazaar.users.dependencies import AddressedId, AddressedUser
+from bazaar.services import services
+from bazaar.users import changes, queries
+from bazaar.users.dependencies import AddressedUser, UserId
 from bazaar.users.models import User
 from bazaar.users.schemas import UserAdminUpdate, UserCreate, UserOut, UserUpdate
 
@@ -33,11 +34,6 @@ USER = JSONOf(UserOut)
 USERS = JSONRowsOf(UserOut)
 
 
-def _passwords(request: Request) -> Passwords:
-    passwords: Passwords = request.app.state.passwords
-    return passwords
-
-
 _SIGN_UP_ERRORS: Responses = _BODY | {
     429: {"description": "Too many sign-ups from this address: see Retry-After"},
     503: {"description": "Too busy hashing passwords: see Retry-After"},
@@ -49,14 +45,14 @@ _SIGN_UP_ERRORS: Responses = _BODY | {
 )
 async def create_user(data: UserCreate, request: Request) -> Response:
     """Sign up."""
-    throttle: Throttle = request.app.state.throttle
-    await throttle.spend(throttle.signup(address=address_of(request)))
+    app = services(request)
+    await app.throttle.spend(app.throttle.signup(address=address_of(request)))
     # Hashed before the insert takes a connection (or SQLite's write lock). No look-up of
     # the email first to save the hash of a taken one: under a burst of sign-ups those
     # reads queued for connections with everyone else's (p99 of item reads 153 ms, server
     # side), and the insert is what decides anyway.
-    hashed = await _passwords(request).hash(data.password)
-    user = await database(request).write_one(service.insert_user, data=data, hashed_password=hashed)
+    hashed = await app.passwords.hash(data.password)
+    user = await app.executor.write_one(queries.insert_user, data=data, hashed_password=hashed)
     location = absolute_url(request, f"/users/{user.id}")
     return USER(user, status_code=status.HTTP_201_CREATED, headers={"Location": location})
 
@@ -66,7 +62,8 @@ async def list_users(
     _admin: AdminUser, query: Annotated[PageQuery, Query()], request: Request
 ) -> Response:
     """All users, in id order (admins only)."""
-    result = await database(request).read(service.list_users, page=page_request(query, request))
+    page = page_request(query, request, sort=queries.BY_ID)
+    result = await services(request).executor.read(queries.list_users, page=page)
     return USERS(result.rows, headers=result.headers(request))
 
 
@@ -77,19 +74,24 @@ async def read_me(caller: CurrentUser) -> Response:
 
 
 @router.patch("/me", response_model=UserOut, responses=UNAUTHENTICATED | _403 | _BODY)
-async def update_me(data: UserUpdate, caller: CurrentUser, request: Request) -> Response:
+async def update_me(data: UserUpdate, bearer: CheckedToken, request: Request) -> Response:
     """Change your own account; a new password needs `current_password`."""
-    return USER(await _update(request, caller.id, data=data, caller=caller))
+    return USER(await _update(request, bearer.claims.user_id, data=data, bearer=bearer))
 
 
-async def _update(request: Request, user_id: int, *, data: UserUpdate, caller: UserOut) -> User:
-    # The password is checked and hashed before the change takes a connection.
-    password = await service.new_password(
-        database(request), _passwords(request), user_id=user_id, data=data, caller=caller
-    )
+async def _update(request: Request, user_id: int, *, data: UserUpdate, bearer: Bearer) -> User:
+    app = services(request)
+    password = None
+    if data.password is not None:
+        # Checked and hashed before the change takes a connection.
+        password = await changes.new_password(
+            app.executor, app.passwords, bearer=bearer, user_id=user_id, data=data
+        )
     async with unit_of_work(request) as session:
-        user = await service.get_user(session, user_id)
-        return await service.update_user(session, user, data=data, caller=caller, password=password)
+        caller = await session_caller(session, bearer)
+        changes.check_may_address(caller, user_id)
+        user = await changes.get_user(session, user_id)
+        return await changes.update_user(session, user, data=data, caller=caller, password=password)
 
 
 @router.api_route("/me", methods=["PUT", "DELETE"], include_in_schema=False, response_model=None)
@@ -98,10 +100,16 @@ async def me_method_not_allowed() -> NoReturn:
     raise HTTPException(status.HTTP_405_METHOD_NOT_ALLOWED)
 
 
+def _addressed(connection: Connection, bearer: Bearer, user_id: int) -> AnyRow:
+    """The user `user_id`, once the caller `bearer` names may see them (one call for both)."""
+    changes.check_may_address(signed_in_user(connection, bearer), user_id)
+    return queries.read_user(connection, user_id)
+
+
 @router.get("/{user_id}", response_model=UserOut, responses=UNAUTHENTICATED | _403 | _404)
-async def get_user(user_id: AddressedId, request: Request) -> Response:
+async def get_user(user_id: UserId, bearer: CheckedToken, request: Request) -> Response:
     """One user (yourself, or anyone for admins)."""
-    return USER(await database(request).read(service.read_user, user_id))
+    return USER(await services(request).executor.read(_addressed, bearer, user_id))
 
 
 @router.put("/{user_id}", response_model=UserOut, responses=UNAUTHENTICATED | _403 | _404)
@@ -109,15 +117,15 @@ async def rename_user(
     user: AddressedUser, name: Annotated[Name, Query()], session: SessionDep
 ) -> Response:
     """Rename a user."""
-    return USER(await service.rename_user(session, user, name=name))
+    return USER(await changes.rename_user(session, user, name=name))
 
 
 @router.patch("/{user_id}", response_model=UserOut, responses=UNAUTHENTICATED | _403 | _404 | _BODY)
 async def update_user(
-    data: UserAdminUpdate, user_id: AddressedId, caller: CurrentUser, request: Request
+    data: UserAdminUpdate, user_id: UserId, bearer: CheckedToken, request: Request
 ) -> Response:
     """Change a user; `is_active` and `is_admin` are for admins only."""
-    return USER(await _update(request, user_id, data=data, caller=caller))
+    return USER(await _update(request, user_id, data=data, bearer=bearer))
 
 
 @router.delete(
@@ -125,4 +133,4 @@ async def update_user(
 )
 async def delete_user(user: AddressedUser, session: SessionDep) -> None:
     """Delete a user and their items."""
-    await service.delete_user(session, user)
+    await changes.delete_user(session, user)

@@ -1,4 +1,4 @@
-"""Items: listing, browsing, changing and removing them."""
+"""Items on the fast path: browsing and listing a new one, functions of a `Connection`."""
 
 from __future__ import annotations
 
@@ -7,15 +7,12 @@ import functools
 from sqlalchemy import bindparam, insert, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from bazaar.auth.service import Bearer, signed_in_user
-from bazaar.db import id_in_range
-from bazaar.errors import NotFound, PreconditionFailed, Unauthorized
+from bazaar.errors import NotFound, Unauthorized
 from bazaar.items.models import Item
-from bazaar.items.schemas import ItemCreate, ItemQuery, ItemSort, ItemUpdate
+from bazaar.items.schemas import ItemCreate, ItemQuery, ItemSort
 from bazaar.pagination import AnyRow, AnySelect, Page, PageRequest, Sort, paginate
-from bazaar.users import service as users
+from bazaar.users.queries import read_user
 
 # What a read shows of an item, read as plain rows: building ORM objects for rows
 # that will only be serialised cost more than the query.
@@ -37,61 +34,25 @@ SORTS: dict[ItemSort, Sort] = {
 }
 
 
-def create_item(connection: Connection, *, seller: Bearer, data: ItemCreate) -> AnyRow:
-    """List a new item for the signed-in `seller` (Unauthorized if their token no longer
-    holds), at its first version."""
-    owner = signed_in_user(connection, seller)
-    values = {"name": data.name, "price": data.price, "owner_id": owner.id, "version": 1}
+def insert_item(connection: Connection, *, owner_id: int, data: ItemCreate) -> AnyRow:
+    """List a new item for the user `owner_id`, at its first version; Unauthorized when
+    that user is gone (their token no longer holds)."""
+    values = {"name": data.name, "price": data.price, "owner_id": owner_id, "version": 1}
     try:
         return connection.execute(_INSERT_ITEM, values).one()
     except IntegrityError as exc:
-        # The foreign key: on PostgreSQL the seller's account can be deleted between the
-        # check and the insert (each is a statement of its own), and their token is no
-        # longer good. SQLite's write lock keeps the two together.
+        # The foreign key: on PostgreSQL the owner's account can be deleted between the
+        # check of their token and the insert (each is a statement of its own). SQLite's
+        # write lock keeps the two together.
         raise Unauthorized("Invalid or expired token") from exc
-
-
-async def lock_item(session: AsyncSession, item_id: int) -> Item:
-    """The item with this id, locked until the transaction ends; NotFound otherwise.
-
-    A write so decides on the version it is about to replace (no lost updates).
-    Reads use `read_item`.
-    """
-    if not id_in_range(item_id):
-        raise NotFound("Item not found")
-    item = await session.get(Item, item_id, with_for_update=True)
-    if item is None:
-        raise NotFound("Item not found")
-    return item
 
 
 def read_item(connection: Connection, item_id: int) -> AnyRow:
     """The item with this id, as a row; NotFound otherwise."""
-    if not id_in_range(item_id):
-        raise NotFound("Item not found")
     row = connection.execute(_ITEM_BY_ID, {"item_id": item_id}).first()
     if row is None:
         raise NotFound("Item not found")
     return row
-
-
-def check_version(item: Item, expected: set[int] | None) -> None:
-    """PreconditionFailed unless the item is at one of the `expected` versions (None: any)."""
-    if expected is not None and item.version not in expected:
-        raise PreconditionFailed()
-
-
-async def update_item(session: AsyncSession, item: Item, *, data: ItemUpdate) -> Item:
-    """Apply the fields `data` sets; the version moves on."""
-    for field, value in data.model_dump(exclude_unset=True).items():
-        setattr(item, field, value)
-    await session.flush()
-    return item
-
-
-async def delete_item(session: AsyncSession, item: Item) -> None:
-    await session.delete(item)
-    await session.flush()
 
 
 def list_items(
@@ -110,13 +71,7 @@ def list_items(
     }
     params = {name: value for name, value in filters.items() if value is not None}
     return paginate(
-        connection,
-        _filtered_items(frozenset(params)),
-        params,
-        page=page,
-        sort=SORTS[query.sort],
-        id_column=Item.id,
-        scope="items",
+        connection, _filtered_items(frozenset(params)), params, page=page, id_column=Item.id
     )
 
 
@@ -149,5 +104,5 @@ def list_user_items(
     connection: Connection, user_id: int, *, query: ItemQuery, page: PageRequest
 ) -> Page:
     """The items of the user `user_id`, as `list_items` gives them; NotFound for no such user."""
-    users.read_user(connection, user_id)  # NotFound for no such user
+    read_user(connection, user_id)  # NotFound for no such user
     return list_items(connection, query=query, page=page, owner_id=user_id)

@@ -1,0 +1,44 @@
+"""The application's services: built once by the lifespan, read through one typed accessor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from starlette.requests import HTTPConnection
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from bazaar.config import Settings
+    from bazaar.db.engine import Sessionmakers
+    from bazaar.db.executor import Executor
+    from bazaar.db.gate import Gate
+    from bazaar.ops.metrics import Metrics
+    from bazaar.ops.readiness import Readiness
+    from bazaar.pagination import Cursors
+    from bazaar.security import Passwords, Tokens
+    from bazaar.throttle import Throttle
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """What routes and dependencies use, for the life of the application."""
+
+    settings: Settings
+    engine: AsyncEngine
+    gate: Gate
+    executor: Executor
+    sessionmakers: Sessionmakers
+    readiness: Readiness
+    metrics: Metrics
+    tokens: Tokens
+    passwords: Passwords
+    cursors: Cursors
+    throttle: Throttle
+
+
+def services(connection: HTTPConnection) -> Services:
+    """The services of the application `connection` reached (once its lifespan started)."""
+    found: Services = connection.app.state.services
+    return found
