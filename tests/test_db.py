@@ -11,7 +11,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from fastapi import FastAPI
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection, make_url
 
 from bazaar import migrations
@@ -19,7 +19,7 @@ from bazaar.app import create_app
 from bazaar.config import Settings
 from bazaar.db.base import Base
 from bazaar.db.engine import PING_AFTER_IDLE_SECONDS, create_engine
-from bazaar.db.executor import Executor
+from bazaar.db.executor import Executor, Runs
 from bazaar.db.gate import create_gate
 from bazaar.items import queries as items
 from bazaar.items.schemas import ItemCreate
@@ -123,9 +123,9 @@ async def test_requests_get_503_when_the_database_is_unreachable() -> None:
 async def test_reads_autocommit_and_sessions_run_in_one_transaction(app: FastAPI) -> None:
     # On PostgreSQL the app's engine is in autocommit: each statement of a read is a
     # transaction of its own, while a session's statements share one.
-    def two_transaction_ids(connection: Connection) -> set[int]:
-        query = "SELECT pg_current_xact_id()::text::bigint"
-        return {connection.exec_driver_sql(query).scalar_one() for _ in range(2)}
+    def two_transaction_ids(connection: Runs) -> set[int]:
+        query = text("SELECT pg_current_xact_id()::text::bigint")
+        return {connection.execute(query).one()[0] for _ in range(2)}
 
     executor: Executor = app.state.services.executor
     assert len(await executor.read(two_transaction_ids)) == 2

@@ -22,10 +22,10 @@ from urllib.parse import urlencode
 import orjson
 from fastapi import Request
 from pydantic import BaseModel, Field
-from sqlalchemy import Integer, Row, Select, bindparam, tuple_
-from sqlalchemy.engine import Connection
+from sqlalchemy import Integer, Select, bindparam, tuple_
 from sqlalchemy.orm import InstrumentedAttribute
 
+from bazaar.db.executor import AnyRow, Runs
 from bazaar.errors import InvalidInput
 from bazaar.fields import MAX_ID
 from bazaar.responses import absolute_url
@@ -37,7 +37,6 @@ MAX_LIMIT = 1000
 # signature.
 MAX_CURSOR_LENGTH = 1000
 
-AnyRow: TypeAlias = Row[*tuple[Any, ...]]
 AnySelect: TypeAlias = Select[*tuple[Any, ...]]
 
 
@@ -169,7 +168,7 @@ class Page:
 
 
 def paginate(
-    connection: Connection,
+    connection: Runs,
     statement: AnySelect,
     params: Mapping[str, Any],
     *,

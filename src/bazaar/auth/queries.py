@@ -9,10 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.engine import Connection
 
+from bazaar.db.executor import AnyRow, Runs
 from bazaar.errors import Unauthorized
-from bazaar.pagination import AnyRow
 from bazaar.security import TokenClaims, Tokens
 from bazaar.users.models import USER_COLUMNS, User
 
@@ -40,7 +39,7 @@ _REPLACE_HASH = (
 )
 
 
-def signed_in_user(connection: Connection, bearer: Bearer) -> AnyRow:
+def signed_in_user(connection: Runs, bearer: Bearer) -> AnyRow:
     """The user `bearer` names, with their password hash; Unauthorized unless they still
     exist, are active and have the password the token was issued for.
 
@@ -57,7 +56,7 @@ def signed_in_user(connection: Connection, bearer: Bearer) -> AnyRow:
     return row
 
 
-def read_credentials(connection: Connection, email: str) -> AnyRow | None:
+def read_credentials(connection: Runs, email: str) -> AnyRow | None:
     """(id, hashed_password, is_active) of the user with this email, or None."""
     if "\x00" in email:
         # No stored email has one, and PostgreSQL refuses NUL in a query's text.
@@ -65,7 +64,7 @@ def read_credentials(connection: Connection, email: str) -> AnyRow | None:
     return connection.execute(_CREDENTIALS_BY_EMAIL, {"email": email}).first()
 
 
-def replace_hash(connection: Connection, user_id: int, *, old_hash: str, new_hash: str) -> bool:
+def replace_hash(connection: Runs, user_id: int, *, old_hash: str, new_hash: str) -> bool:
     """Store `new_hash` for the user whose hash is still `old_hash`; whether it was stored."""
     values = {"user_id": user_id, "old_hash": old_hash, "new_hash": new_hash}
     return connection.execute(_REPLACE_HASH, values).rowcount == 1

@@ -5,13 +5,13 @@ from __future__ import annotations
 import functools
 
 from sqlalchemy import bindparam, insert, select
-from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from bazaar.db.executor import AnyRow, Runs
 from bazaar.errors import NotFound, Unauthorized
 from bazaar.items.models import Item
 from bazaar.items.schemas import ItemCreate, ItemQuery, ItemSort
-from bazaar.pagination import AnyRow, AnySelect, Page, PageRequest, Sort, paginate
+from bazaar.pagination import AnySelect, Page, PageRequest, Sort, paginate
 from bazaar.users.queries import read_user
 
 # What a read shows of an item, read as plain rows: building ORM objects for rows
@@ -34,7 +34,7 @@ SORTS: dict[ItemSort, Sort] = {
 }
 
 
-def insert_item(connection: Connection, *, owner_id: int, data: ItemCreate) -> AnyRow:
+def insert_item(connection: Runs, *, owner_id: int, data: ItemCreate) -> AnyRow:
     """List a new item for the user `owner_id`, at its first version; Unauthorized when
     that user is gone (their token no longer holds)."""
     values = {"name": data.name, "price": data.price, "owner_id": owner_id, "version": 1}
@@ -47,7 +47,7 @@ def insert_item(connection: Connection, *, owner_id: int, data: ItemCreate) -> A
         raise Unauthorized("Invalid or expired token") from exc
 
 
-def read_item(connection: Connection, item_id: int) -> AnyRow:
+def read_item(connection: Runs, item_id: int) -> AnyRow:
     """The item with this id, as a row; NotFound otherwise."""
     row = connection.execute(_ITEM_BY_ID, {"item_id": item_id}).first()
     if row is None:
@@ -56,7 +56,7 @@ def read_item(connection: Connection, item_id: int) -> AnyRow:
 
 
 def list_items(
-    connection: Connection,
+    connection: Runs,
     *,
     query: ItemQuery,
     page: PageRequest,
@@ -100,9 +100,7 @@ def _like_escaped(text: str) -> str:
     return text
 
 
-def list_user_items(
-    connection: Connection, user_id: int, *, query: ItemQuery, page: PageRequest
-) -> Page:
+def list_user_items(connection: Runs, user_id: int, *, query: ItemQuery, page: PageRequest) -> Page:
     """The items of the user `user_id`, as `list_items` gives them; NotFound for no such user."""
     read_user(connection, user_id)  # NotFound for no such user
     return list_items(connection, query=query, page=page, owner_id=user_id)

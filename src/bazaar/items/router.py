@@ -5,16 +5,16 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response, status
-from sqlalchemy.engine import Connection
 
 from bazaar.auth.dependencies import CheckedToken
 from bazaar.auth.queries import Bearer, signed_in_user
+from bazaar.db.executor import AnyRow, Runs
 from bazaar.db.unit_of_work import SessionDep
 from bazaar.errors import BODY_ERRORS, UNAUTHENTICATED, Responses
 from bazaar.items import changes, queries
 from bazaar.items.dependencies import ItemId, OwnedItem, etag
 from bazaar.items.schemas import ItemCreate, ItemListQuery, ItemOut, ItemUpdate, UserItemsQuery
-from bazaar.pagination import AnyRow, Page, page_request
+from bazaar.pagination import Page, page_request
 from bazaar.responses import JSONOf, JSONRowsOf, absolute_url
 from bazaar.services import services
 from bazaar.users.dependencies import UserId
@@ -34,7 +34,7 @@ def _listed(page: Page, request: Request) -> Response:
     return ITEMS(page.rows, headers=page.headers(request))
 
 
-def _create(connection: Connection, seller: Bearer, data: ItemCreate) -> AnyRow:
+def _create(connection: Runs, seller: Bearer, data: ItemCreate) -> AnyRow:
     # The seller's token and the insert in one call: one connection, one gate place.
     owner = signed_in_user(connection, seller)
     return queries.insert_item(connection, owner_id=owner.id, data=data)

@@ -5,14 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import select
-from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bazaar.auth.queries import Bearer, signed_in_user
-from bazaar.db.executor import Executor
+from bazaar.db.executor import AnyRow, Executor, Runs
 from bazaar.errors import Conflict, Forbidden, InvalidInput, NotFound
-from bazaar.pagination import AnyRow
 from bazaar.password_rules import password_problem
 from bazaar.security import Passwords
 from bazaar.users.models import User
@@ -101,7 +99,7 @@ async def new_password(
     return NewPassword(await passwords.hash(changes["password"]), replaces)
 
 
-def _caller_and_email(connection: Connection, bearer: Bearer, user_id: int) -> tuple[AnyRow, str]:
+def _caller_and_email(connection: Runs, bearer: Bearer, user_id: int) -> tuple[AnyRow, str]:
     """The caller (Unauthorized if their token no longer holds), once they may address
     `user_id`, and that user's email (NotFound for no such user)."""
     caller = signed_in_user(connection, bearer)

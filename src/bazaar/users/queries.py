@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from sqlalchemy import bindparam, insert, select
-from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from bazaar.db.executor import AnyRow, Runs
 from bazaar.errors import Conflict, NotFound
-from bazaar.pagination import AnyRow, Page, PageRequest, Sort, paginate
+from bazaar.pagination import Page, PageRequest, Sort, paginate
 from bazaar.users.models import USER_COLUMNS, User
 from bazaar.users.schemas import UserCreate
 
@@ -19,7 +19,7 @@ _USERS = select(*USER_COLUMNS)
 _INSERT_USER = insert(User).returning(*USER_COLUMNS)
 
 
-def read_user(connection: Connection, user_id: int) -> AnyRow:
+def read_user(connection: Runs, user_id: int) -> AnyRow:
     """The user with this id, as a row (no password hash); NotFound otherwise."""
     row = connection.execute(_USER_BY_ID, {"user_id": user_id}).first()
     if row is None:
@@ -27,7 +27,7 @@ def read_user(connection: Connection, user_id: int) -> AnyRow:
     return row
 
 
-def insert_user(connection: Connection, *, data: UserCreate, hashed_password: str) -> AnyRow:
+def insert_user(connection: Runs, *, data: UserCreate, hashed_password: str) -> AnyRow:
     """Sign a new user up, with the hash of their password made beforehand; the new row."""
     values = {"name": data.name, "email": data.email, "hashed_password": hashed_password}
     try:
@@ -37,6 +37,6 @@ def insert_user(connection: Connection, *, data: UserCreate, hashed_password: st
         raise Conflict(EMAIL_IN_USE) from exc
 
 
-def list_users(connection: Connection, *, page: PageRequest) -> Page:
+def list_users(connection: Runs, *, page: PageRequest) -> Page:
     """Users in id order, a page at a time."""
     return paginate(connection, _USERS, {}, page=page, id_column=User.id)

@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Annotated, NoReturn
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
-from sqlalchemy.engine import Connection
 
 from bazaar.addresses import address_of
 from bazaar.auth.dependencies import AdminUser, CheckedToken, CurrentUser, session_caller
 from bazaar.auth.queries import Bearer, signed_in_user
+from bazaar.db.executor import AnyRow, Runs
 from bazaar.db.unit_of_work import SessionDep, unit_of_work
 from bazaar.errors import BODY_ERRORS, UNAUTHENTICATED, Responses
 from bazaar.fields import Name
-from bazaar.pagination import AnyRow, PageQuery, page_request
+from bazaar.pagination import PageQuery, page_request
 from bazaar.responses import JSONOf, JSONRowsOf, absolute_url
 from bazaar.services import services
 from bazaar.users import changes, queries
@@ -100,7 +100,7 @@ async def me_method_not_allowed() -> NoReturn:
     raise HTTPException(status.HTTP_405_METHOD_NOT_ALLOWED)
 
 
-def _addressed(connection: Connection, bearer: Bearer, user_id: int) -> AnyRow:
+def _addressed(connection: Runs, bearer: Bearer, user_id: int) -> AnyRow:
     """The user `user_id`, once the caller `bearer` names may see them (one call for both)."""
     changes.check_may_address(signed_in_user(connection, bearer), user_id)
     return queries.read_user(connection, user_id)
