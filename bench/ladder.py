@@ -9,9 +9,12 @@ frameworks cost and what Bazaar adds to them:
 - fastapi: FastAPI's routing with a typed path parameter, the row from asyncpg;
 - sqlalchemy: the same route, the row from a SQLAlchemy Core statement on
   Bazaar's mapped `items` table, executed on an `AsyncEngine`
-  in autocommit, executed in one greenlet as Bazaar's `Database.read` does,
-  behind a semaphore with a place per pooled connection as Bazaar's `Gate` (the
-  pool alone lets newcomers overtake waiters: seconds of p99 and more CPU);
+  in autocommit, in one greenlet, behind a semaphore with a place per pooled
+  connection as Bazaar's `Gate` (the pool alone lets newcomers overtake waiters:
+  seconds of p99 and more CPU);
+- executor: the same route, the row from Bazaar's own `Executor` and its
+  `read_item` query: the statement SQLAlchemy compiled, run on asyncpg through
+  SQLAlchemy's pool, behind Bazaar's gate;
 - bazaar: `bazaar serve`.
 
 Every rung is one uvicorn worker on the same database, measured by the same wrk
@@ -43,7 +46,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 import floor
@@ -72,9 +75,17 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.util import greenlet_spawn
 
 from bazaar.cli import app_factory, tune_garbage_collection
+from bazaar.config import Settings
+from bazaar.db.engine import create_engine
+from bazaar.db.executor import Executor
+from bazaar.db.gate import create_gate
+from bazaar.errors import NotFound
+from bazaar.items import queries as items
 from bazaar.items.models import Item
 
-RUNGS = ("floor", "fastapi", "sqlalchemy", "bazaar")
+RUNGS = ("floor", "fastapi", "sqlalchemy", "executor", "bazaar")
+# The rungs served by this script, each a layer of the stack under Bazaar.
+Layer = Literal["fastapi", "sqlalchemy", "executor"]
 POOL_SIZE, MAX_OVERFLOW = 10, 10
 # As Bazaar: FastAPI's own OpenTelemetry hooks off.
 NO_TELEMETRY: Any = {"tracing": False, "metrics": False, "logs": False}
@@ -88,16 +99,40 @@ class ItemOut(BaseModel):
     created_at: datetime
 
 
-def fastapi_app(database_url: str, *, orm: bool) -> FastAPI:
+def fastapi_app(database_url: str, layer: Layer) -> FastAPI:
     """One route, `GET /items/{item_id}`, documented as Bazaar's is; the row from asyncpg,
-    or from SQLAlchemy Core when `orm`."""
+    from SQLAlchemy Core, or from Bazaar's executor, by `layer`."""
 
     def found(row: Any) -> Response:
         if row is None:
             return Response(b'{"detail":"Item not found"}', 404, media_type="application/json")
         return Response(orjson.dumps(dict(row)), media_type="application/json")
 
-    if orm:
+    if layer == "executor":
+        settings = Settings(
+            database_url=database_url, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW
+        )
+        bazaar_engine = create_engine(settings, autocommit=True)
+        executor = Executor(bazaar_engine, create_gate(settings))
+
+        @contextlib.asynccontextmanager
+        async def disposing(app: FastAPI) -> AsyncIterator[None]:
+            yield
+            await bazaar_engine.dispose()
+
+        app = FastAPI(lifespan=disposing, openapi_url=None, telemetry=NO_TELEMETRY)
+
+        @app.get("/items/{item_id}", response_model=ItemOut)
+        async def get_item_executed(item_id: int) -> Response:
+            try:
+                row = await executor.read(items.read_item, item_id)
+            except NotFound:
+                return found(None)
+            return found(row._mapping)
+
+        return app
+
+    if layer == "sqlalchemy":
         engine = create_async_engine(
             database_url,
             pool_size=POOL_SIZE,
@@ -147,7 +182,7 @@ def fastapi_app(database_url: str, *, orm: bool) -> FastAPI:
 
 
 def serve_rung(rung: str, host: str, port: int) -> None:
-    app = fastapi_app(os.environ["BAZAAR_DATABASE_URL"], orm=rung == "sqlalchemy")
+    app = fastapi_app(os.environ["BAZAAR_DATABASE_URL"], rung)  # type: ignore[arg-type]
     # Bazaar's garbage collection settings: the default ones cost FastAPI more than its work.
     tune_garbage_collection()
     uvicorn.run(app, host=host, port=port, workers=1, log_config=None, access_log=False)
@@ -227,8 +262,9 @@ async def in_process(rounds: int, requests: int = 1600, tasks: int = 16) -> dict
 
     url = os.environ["BAZAAR_DATABASE_URL"]
     apps: dict[str, Any] = {
-        "fastapi": fastapi_app(url, orm=False),
-        "sqlalchemy": fastapi_app(url, orm=True),
+        "fastapi": fastapi_app(url, "fastapi"),
+        "sqlalchemy": fastapi_app(url, "sqlalchemy"),
+        "executor": fastapi_app(url, "executor"),
         "bazaar": app_factory(),
     }
     # Held until the end: a lifespan task nothing refers to may be collected, and with it
@@ -269,7 +305,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if argv[:1] == ["serve"]:
         parser = argparse.ArgumentParser(prog="bench/ladder.py serve")
-        parser.add_argument("rung", choices=["fastapi", "sqlalchemy"])
+        parser.add_argument("rung", choices=["fastapi", "sqlalchemy", "executor"])
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", type=int, default=8002)
         args = parser.parse_args(argv[1:])
