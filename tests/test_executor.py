@@ -152,12 +152,41 @@ def test_hot_reads_through_the_executor_match_sqlalchemy(
 
 
 @pytest.mark.parametrize("backend", ["postgres"])
-async def test_postgresql_reads_run_on_the_driver(settings: Settings) -> None:
-    """The path the comparison above is about is the one taken."""
+async def test_postgresql_hot_statements_run_on_the_driver(settings: Settings) -> None:
+    """The path the comparison above is about is the one the hot statements take: none of
+    them falls back to SQLAlchemy's execution."""
     engine = create_engine(settings, autocommit=True)
+    cursors = Cursors(SECRET)
     try:
+        async with engine.begin() as connection:
+            await connection.execute(delete(Item))
+            await connection.execute(delete(User))
+            user_id = (
+                await connection.execute(
+                    insert(User).returning(User.id),
+                    {"name": "O", "email": "o@example.com", "hashed_password": "h"},
+                )
+            ).scalar_one()
         executor = Executor(engine, create_gate(settings))
-        handed = await executor.read(lambda connection: type(connection).__name__)
+        tokens = Tokens(SECRET, timedelta(minutes=5))
+        claims = tokens.read(tokens.issue(user_id, "h"))
+        assert claims is not None
+
+        def hot(connection: Runs) -> tuple[str, bool]:
+            owner = signed_in_user(connection, Bearer(claims, tokens))
+            new = items.insert_item(
+                connection, owner_id=owner.id, data=ItemCreate(name="n", price=1)
+            )
+            items.read_item(connection, new.id)
+            read_credentials(connection, "o@example.com")
+            for sort in items.SORTS.values():
+                query = ItemQuery(sort=sort.name, q="n", min_price=0)
+                items.list_items(
+                    connection, query=query, page=PageRequest(0, 1, sort, None, cursors)
+                )
+            fell_back = getattr(connection, "_connection", "not a DriverConnection")
+            return type(connection).__name__, fell_back is None
+
+        assert await executor.write_one(hot) == ("DriverConnection", True)
     finally:
         await engine.dispose()
-    assert handed == "DriverConnection"

@@ -90,7 +90,8 @@ def _compile(
     statement: ClauseElement, keys: frozenset[str], dialect: Dialect, driver: Any
 ) -> _Compiled | None:
     """How the driver runs `statement`, or None when only SQLAlchemy's own execution can
-    (Python-side column defaults, expanding IN parameters, and the like).
+    (Python-side column defaults, expanding IN parameters, and the like). Server-side
+    defaults need nothing: a statement that wants them back returns them.
 
     The result processors depend on the column types the server reports, as they do
     for SQLAlchemy: the statement is prepared once to learn them.
@@ -101,7 +102,6 @@ def _compile(
     if not isinstance(compiled, SQLCompiler) or (
         compiled.insert_prefetch
         or compiled.update_prefetch
-        or getattr(compiled, "postfetch", None)
         or compiled.literal_execute_params
         or compiled.post_compile_params
         or compiled.positiontup is None
