@@ -173,13 +173,26 @@ def create_app(database_url: str, secret: str) -> Starlette:
     return app
 
 
+def app_from_environment() -> Starlette:
+    """The floor app for BAZAAR_DATABASE_URL and BAZAAR_SECRET_KEY (each worker builds one)."""
+    return create_app(os.environ["BAZAAR_DATABASE_URL"], os.environ["BAZAAR_SECRET_KEY"])
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description="Serve the floor app (one uvicorn worker).")
+    parser = argparse.ArgumentParser(description="Serve the floor app with uvicorn.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
-    app = create_app(os.environ["BAZAAR_DATABASE_URL"], os.environ["BAZAAR_SECRET_KEY"])
-    uvicorn.run(app, host=args.host, port=args.port, workers=1, log_config=None, access_log=False)
+    uvicorn.run(
+        "floor:app_from_environment",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_config=None,
+        access_log=False,
+    )
 
 
 if __name__ == "__main__":

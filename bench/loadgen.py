@@ -109,20 +109,48 @@ def _status_kib(pid: int, key: str) -> int:
     return 0
 
 
+def _tree_rss_mib(pid: int) -> float:
+    """Resident memory of the process and its workers together."""
+    return sum(_status_kib(member, "VmRSS") for member in process_tree(pid)) / 1024
+
+
 def peak_rss_mib(pid: int) -> float:
     """The process's peak resident set size so far (VmHWM)."""
     return _status_kib(pid, "VmHWM") / 1024
 
 
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time the process (all its threads) has used; 0 once it is gone."""
+def _stat(pid: int) -> list[str] | None:
     try:
         with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-            # Fields after the parenthesised command name; utime and stime are 14th and 15th.
-            fields = stat.read().rsplit(")", 1)[1].split()
+            # Fields after the parenthesised command name: ppid is the 4th, utime and stime
+            # the 14th and 15th.
+            return stat.read().rsplit(")", 1)[1].split()
     except (FileNotFoundError, ProcessLookupError):
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+        return None
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants: a server's workers (`--workers N`) are its children."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and (fields := _stat(int(entry.name))) is not None:
+            parents.setdefault(int(fields[1]), []).append(int(entry.name))
+    tree, pending = [], [pid]
+    while pending:
+        current = pending.pop()
+        tree.append(current)
+        pending.extend(parents.get(current, ()))
+    return tree
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time the process and its workers (all their threads) have
+    used; 0 once they are gone."""
+    used = 0.0
+    for member in process_tree(pid):
+        if (fields := _stat(member)) is not None:
+            used += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return used
 
 
 def _postgres_cpu() -> dict[int, float]:
@@ -194,7 +222,7 @@ class Watch:
 
     def _sample(self) -> None:
         while not self._stop.wait(self.interval):
-            self.max_rss_mib = max(self.max_rss_mib, _status_kib(self.pid, "VmRSS") / 1024)
+            self.max_rss_mib = max(self.max_rss_mib, _tree_rss_mib(self.pid))
 
     def __enter__(self) -> Watch:
         self._start = (
@@ -217,7 +245,7 @@ class Watch:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-        self.max_rss_mib = max(self.max_rss_mib, _status_kib(self.pid, "VmRSS") / 1024)
+        self.max_rss_mib = max(self.max_rss_mib, _tree_rss_mib(self.pid))
         assert self._start is not None
         server, busy, postgres, children, started = self._start
         postgres_now = _postgres_cpu()

@@ -119,6 +119,7 @@ class Context:
     connections: int
     threads: int
     timeout_seconds: int
+    workers: int
     deep_note: str
     peak_rss_mib: dict[str, float]
     urls: dict[str, tuple[str, str]]
@@ -251,8 +252,10 @@ def _setup_section(results: Results, context: Context) -> list[str]:
         "",
         f"- Commit `{context.commit}`{dirty}; {context.machine}; {versions}.",
         f"- Data: {context.data}.",
-        "- Each app: one uvicorn worker (`bazaar serve --no-migrate --workers 1`;"
-        " `python bench/floor.py`) on 127.0.0.1, the same database, the same token.",
+        f"- Each app: {context.workers} uvicorn worker(s) (`bazaar serve --no-migrate"
+        f" --workers {context.workers}`; `python bench/floor.py --workers {context.workers}`)"
+        " on 127.0.0.1, the same database, the same token; CPU and memory count every"
+        " worker.",
         f"- Load: wrk, {context.connections} connections, {context.threads} threads,"
         f" {context.seconds:g} s per run after a {context.warmup:g} s warm-up, timeout"
         f" {context.timeout_seconds} s; {context.rounds} rounds, each running every scenario"
@@ -368,14 +371,17 @@ def write(
     directory: Path,
     stem: str,
     profile: ProfileRun | None,
+    latest: bool = True,
 ) -> Path:
-    """Write <stem>.md, .png and .json in `directory`, and copy the report to latest.md."""
+    """Write <stem>.md, .png and .json in `directory`, and copy the report to latest.md
+    unless told not to."""
     directory.mkdir(parents=True, exist_ok=True)
     chart = directory / f"{stem}.png"
     draw_chart(results, chart)
     report = directory / f"{stem}.md"
     report.write_text(markdown(results, context, chart=chart, profile=profile), "utf-8")
-    shutil.copyfile(report, directory / "latest.md")
+    if latest:
+        shutil.copyfile(report, directory / "latest.md")
     raw = {
         "context": asdict(context),
         "summary": {

@@ -135,6 +135,7 @@ class Options:
     profile_seconds: int
     pg_dsn: str
     wait_quiet: int
+    workers: int
     results: Path
 
 
@@ -147,6 +148,7 @@ def parse_options(argv: list[str] | None) -> Options:
     add("--duration", type=float, default=10, help="seconds per measured run (default 10)")
     add("--warmup", type=float, default=2, help="seconds of warm-up before each run (default 2)")
     add("--connections", type=int, default=64, help="wrk connections (default 64)")
+    add("--workers", type=int, default=1, help="worker processes of each app (default 1)")
     add("--threads", type=int, default=2, help="wrk threads (default 2)")
     add("--timeout", type=int, default=5, help="wrk's per-request timeout, s (default 5)")
     add("--depth", type=int, default=500, help="how many next links deep to page (default 500)")
@@ -207,6 +209,7 @@ def parse_options(argv: list[str] | None) -> Options:
         profile_seconds=args.profile_seconds,
         pg_dsn=args.pg_dsn,
         wait_quiet=args.wait_quiet,
+        workers=args.workers,
         results=args.results,
     )
 
@@ -353,9 +356,9 @@ def _bazaar_command(command: str) -> str:
     return str(Path(sys.executable).with_name(command))
 
 
-def bazaar_serve_command() -> list[str]:
-    """One Bazaar worker on the database the bench made (migrated already)."""
-    return [_bazaar_command("bazaar"), "serve", "--no-migrate", "--workers", "1"]
+def bazaar_serve_command(workers: int = 1) -> list[str]:
+    """Bazaar's workers (one by default) on the database the bench made (migrated already)."""
+    return [_bazaar_command("bazaar"), "serve", "--no-migrate", "--workers", str(workers)]
 
 
 def fill_database(options: Options, env: dict[str, str], workdir: Path) -> None:
@@ -579,7 +582,8 @@ def run(options: Options) -> Path:
     wait_for_quiet(options.wait_quiet)
     load_before = os.getloadavg()[0]
     revision = Revision.now()
-    stem = revision.stem
+    # One worker is the measure of record (latest.md); more are reported beside it.
+    stem = revision.stem + (f"-{options.workers}-workers" if options.workers > 1 else "")
     shape = loadgen.LoadShape(options.connections, options.threads, options.timeout_seconds)
 
     with contextlib.ExitStack() as stack:
@@ -590,13 +594,18 @@ def run(options: Options) -> Path:
         bazaar = stack.enter_context(
             serve(
                 "bazaar",
-                [*bazaar_serve_command(), "--graceful-seconds", "5"],
+                [*bazaar_serve_command(options.workers), "--graceful-seconds", "5"],
                 env=env,
                 workdir=workdir,
             )
         )
         floor = stack.enter_context(
-            serve("floor", [sys.executable, str(BENCH / "floor.py")], env=env, workdir=workdir)
+            serve(
+                "floor",
+                [sys.executable, str(BENCH / "floor.py"), "--workers", str(options.workers)],
+                env=env,
+                workdir=workdir,
+            )
         )
         servers = {"bazaar": bazaar, "floor": floor}
         token = log_in(bazaar, dsn)
@@ -644,6 +653,7 @@ def run(options: Options) -> Path:
             data=f"{options.users:,} users and {options.items:,} items from `bazaar demo-data`,"
             " then VACUUM ANALYZE; the insert scenario adds rows as it goes",
             rounds=options.rounds,
+            workers=options.workers,
             seconds=options.seconds,
             warmup=options.warmup,
             connections=options.connections,
@@ -662,7 +672,14 @@ def run(options: Options) -> Path:
             urls={s.key: (_describe(s.bazaar), _describe(s.floor)) for s in chosen},
         )
     # Servers are stopped and the database dropped by now; what is left is writing.
-    return report.write(results, context, directory=options.results, stem=stem, profile=profile_run)
+    return report.write(
+        results,
+        context,
+        directory=options.results,
+        stem=stem,
+        profile=profile_run,
+        latest=options.workers == 1,
+    )
 
 
 def _describe(load: Load) -> str:
