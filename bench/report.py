@@ -62,11 +62,12 @@ class Verdict:
     ratio: float
     ratio_met: bool
     p99_met: bool
+    cpu_met: bool
     errors_met: bool
 
     @property
     def met(self) -> bool:
-        return self.ratio_met and self.p99_met and self.errors_met
+        return self.ratio_met and self.p99_met and self.cpu_met and self.errors_met
 
 
 @dataclass(frozen=True)
@@ -80,11 +81,14 @@ class Results:
     def verdict(self, scenario: Scenario) -> Verdict:
         bazaar = self.figures("bazaar", scenario.key)
         baseline = self.figures("floor", scenario.target.baseline)
+        floor = self.figures("floor", scenario.key)
+        target = scenario.target
         ratio = bazaar.rps / baseline.rps if baseline.rps else 0.0
         return Verdict(
             ratio=ratio,
-            ratio_met=ratio >= scenario.target.min_ratio,
-            p99_met=bazaar.p99_ms <= scenario.target.max_p99_ms,
+            ratio_met=ratio >= target.min_ratio,
+            p99_met=bazaar.p99_ms <= target.max_p99_ratio * floor.p99_ms,
+            cpu_met=bazaar.cpu_us_per_request <= target.max_cpu_ratio * floor.cpu_us_per_request,
             errors_met=bazaar.errors == 0,
         )
 
@@ -153,7 +157,9 @@ def _results_table(results: Results) -> list[str]:
         same = bazaar.rps / floor.rps if floor.rps else 0.0
         checks = (
             f"{_mark(verdict.ratio_met)} {verdict.ratio:.2f}x"
-            f" · {_mark(verdict.p99_met)} p99 {bazaar.p99_ms:.0f}"
+            f" · {_mark(verdict.p99_met)} p99 {bazaar.p99_ms / floor.p99_ms:.2f}x"
+            f" · {_mark(verdict.cpu_met)} CPU"
+            f" {bazaar.cpu_us_per_request / floor.cpu_us_per_request:.2f}x"
             f" · {_mark(verdict.errors_met)} errors"
         )
         lines.append(
@@ -336,7 +342,7 @@ def draw_chart(results: Results, path: Path) -> None:
         p99_axes.bar_label(bars, fmt="{:,.0f}", fontsize=7)
     for x, scenario in zip(positions, results.scenarios, strict=True):
         p99_axes.hlines(
-            scenario.target.max_p99_ms,
+            scenario.target.max_p99_ratio * results.figures("floor", scenario.key).p99_ms,
             x - width,
             x + width,
             colors="black",
