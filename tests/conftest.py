@@ -75,6 +75,15 @@ def _postgres_admin_url() -> str | None:
     return None
 
 
+async def run_sql(dsn: str, statement: str) -> None:
+    """One statement on a connection of its own (CREATE and DROP DATABASE need one)."""
+    connection = await asyncpg.connect(dsn)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A migrated PostgreSQL database of this test run's own, dropped at the end."""
@@ -85,20 +94,13 @@ def postgres_url() -> Iterator[str]:
     name = f"bazaar_test_{uuid.uuid4().hex[:12]}"
     dsn = admin.set(drivername="postgresql").render_as_string(hide_password=False)
 
-    async def run(statement: str) -> None:
-        connection = await asyncpg.connect(dsn)
-        try:
-            await connection.execute(statement)
-        finally:
-            await connection.close()
-
-    asyncio.run(run(f'CREATE DATABASE "{name}"'))
+    asyncio.run(run_sql(dsn, f'CREATE DATABASE "{name}"'))
     url = admin.set(database=name).render_as_string(hide_password=False)
     try:
         migrations.upgrade(Settings(database_url=url, secret_key=SECRET))
         yield url
     finally:
-        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(run_sql(dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture(params=BACKENDS)

@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from bazaar import migrations
 from bazaar.cli import _default_public_url
 from bazaar.config import Settings
+from tests.conftest import run_sql
 from tests.server import SECRET_KEY, live_server, server_env
 
 
@@ -195,13 +196,6 @@ def test_migrate_waits_for_a_database_that_appears(tmp_path: Path, postgres_url:
     name = f"bazaar_late_{uuid.uuid4().hex[:12]}"
     dsn = make_url(postgres_url).set(drivername="postgresql").render_as_string(False)
 
-    async def run(statement: str) -> None:
-        connection = await asyncpg.connect(dsn)
-        try:
-            await connection.execute(statement)
-        finally:
-            await connection.close()
-
     async def version() -> str:
         late = make_url(dsn).set(database=name).render_as_string(False)
         connection = await asyncpg.connect(late)
@@ -219,7 +213,7 @@ def test_migrate_waits_for_a_database_that_appears(tmp_path: Path, postgres_url:
     try:
         time.sleep(1)
         assert process.poll() is None, process.communicate()
-        asyncio.run(run(f'CREATE DATABASE "{name}"'))
+        asyncio.run(run_sql(dsn, f'CREATE DATABASE "{name}"'))
         _, stderr = process.communicate(timeout=60)
         assert process.returncode == 0, stderr
         head = ScriptDirectory.from_config(migrations.alembic_config()).get_current_head()
@@ -228,7 +222,7 @@ def test_migrate_waits_for_a_database_that_appears(tmp_path: Path, postgres_url:
         if process.poll() is None:
             process.kill()
             process.wait()
-        asyncio.run(run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(run_sql(dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def test_links_name_where_serve_listens_whatever_the_host(tmp_path: Path) -> None:

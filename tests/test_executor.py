@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, insert, text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bazaar.auth.queries import Bearer, read_credentials, signed_in_user
 from bazaar.config import Settings
@@ -59,21 +60,26 @@ async def _both_ways(
     return _shape(driver), _shape(own)
 
 
+async def _only_owner(engine: AsyncEngine) -> int:
+    """Empty tables but for one user, `owner@example.com` with the hash "h"; their id."""
+    async with engine.begin() as connection:
+        await connection.execute(delete(Item))
+        await connection.execute(delete(User))
+        values = {"name": "Owner", "email": "owner@example.com", "hashed_password": "h"}
+        user_id: int = (
+            await connection.execute(insert(User).returning(User.id), values)
+        ).scalar_one()
+        return user_id
+
+
 async def _compare(settings: Settings, rows: list[tuple[str, float]]) -> None:
     engine = create_engine(settings, autocommit=True)
     executor = Executor(engine, create_gate(settings))
     tokens = Tokens(SECRET, timedelta(minutes=5))
     cursors = Cursors(SECRET)
     try:
+        user_id = await _only_owner(engine)
         async with engine.begin() as connection:
-            await connection.execute(delete(Item))
-            await connection.execute(delete(User))
-            user_id = (
-                await connection.execute(
-                    insert(User).returning(User.id),
-                    {"name": "Owner", "email": "owner@example.com", "hashed_password": "h"},
-                )
-            ).scalar_one()
             await connection.execute(
                 insert(Item),
                 [
@@ -158,15 +164,7 @@ async def test_postgresql_hot_statements_run_on_the_driver(settings: Settings) -
     engine = create_engine(settings, autocommit=True)
     cursors = Cursors(SECRET)
     try:
-        async with engine.begin() as connection:
-            await connection.execute(delete(Item))
-            await connection.execute(delete(User))
-            user_id = (
-                await connection.execute(
-                    insert(User).returning(User.id),
-                    {"name": "O", "email": "o@example.com", "hashed_password": "h"},
-                )
-            ).scalar_one()
+        user_id = await _only_owner(engine)
         executor = Executor(engine, create_gate(settings))
         tokens = Tokens(SECRET, timedelta(minutes=5))
         claims = tokens.read(tokens.issue(user_id, "h"))
@@ -178,7 +176,7 @@ async def test_postgresql_hot_statements_run_on_the_driver(settings: Settings) -
                 connection, owner_id=owner.id, data=ItemCreate(name="n", price=1)
             )
             items.read_item(connection, new.id)
-            read_credentials(connection, "o@example.com")
+            read_credentials(connection, "owner@example.com")
             for sort in items.SORTS.values():
                 query = ItemQuery(sort=sort.name, q="n", min_price=0)
                 items.list_items(
