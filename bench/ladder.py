@@ -109,9 +109,9 @@ def fastapi_app(database_url: str, layer: Layer) -> FastAPI:
         return Response(orjson.dumps(dict(row)), media_type="application/json")
 
     if layer == "executor":
-        settings = Settings(
-            database_url=database_url, pool_size=POOL_SIZE, max_overflow=MAX_OVERFLOW
-        )
+        # Bazaar's own pool settings (20 connections, no overflow): with overflow, connections
+        # past the pool's size are opened and closed again as load comes and goes.
+        settings = Settings(database_url=database_url)
         bazaar_engine = create_engine(settings, autocommit=True)
         executor = Executor(bazaar_engine, create_gate(settings))
 
