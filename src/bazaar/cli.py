@@ -9,6 +9,7 @@ import getpass
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import tempfile
 import time
@@ -220,6 +221,11 @@ async def _connect_once(settings: Settings) -> str | None:
     except (ValueError, OSError) as exc:
         # The SQLite file, made up front to be private, could not be: a missing folder, say.
         return str(exc)
+    if settings.is_sqlite:
+        await engine.dispose()
+        # Opened by the standard library: aiosqlite's thread could outlive a failed connect
+        # and report it on stderr after the event loop closed (a second line, now and then).
+        return await asyncio.to_thread(_sqlite_problem, make_url(settings.database_url))
     try:
         async with engine.connect():
             return None
@@ -234,6 +240,16 @@ async def _connect_once(settings: Settings) -> str | None:
         return os.strerror(errno) if errno > 0 else exc.strerror or type(exc).__name__
     finally:
         await engine.dispose()
+
+
+def _sqlite_problem(url: URL) -> str | None:
+    """None if SQLite opens the database `url` names, else why not."""
+    try:
+        database = url.database or ":memory:"
+        sqlite3.connect(database, uri=database.startswith("file:")).close()
+    except sqlite3.Error as exc:
+        return str(exc)
+    return None
 
 
 def _location(url: URL) -> str:
