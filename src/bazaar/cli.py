@@ -22,7 +22,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 
 from bazaar import migrations
-from bazaar.config import Settings
+from bazaar.config import Settings, create_private_sqlite_file
 from bazaar.fields import canonical_email
 from bazaar.logs import configure_logging
 
@@ -216,16 +216,13 @@ async def _connect_once(settings: Settings) -> str | None:
     """None if the database took a connection, else why not."""
     from bazaar.db.engine import create_engine
 
-    try:
-        engine = create_engine(settings)
-    except (ValueError, OSError) as exc:
-        # The SQLite file, made up front to be private, could not be: a missing folder, say.
-        return str(exc)
     if settings.is_sqlite:
-        await engine.dispose()
+        # Made private first, as the engine makes it: SQLite would create it world-readable.
+        create_private_sqlite_file(settings.database_url)
         # Opened by the standard library: aiosqlite's thread could outlive a failed connect
         # and report it on stderr after the event loop closed (a second line, now and then).
         return await asyncio.to_thread(_sqlite_problem, make_url(settings.database_url))
+    engine = create_engine(settings)
     try:
         async with engine.connect():
             return None

@@ -164,10 +164,7 @@ def _local_secret(database_url: str) -> str:
             "BAZAAR_SECRET_KEY is not set: generated one in %s; set it explicitly in production",
             key_file,
         )
-    key = _read_key_file(key_file)
-    # Only once the key is good: a refused start leaves no empty database behind.
-    create_private_sqlite_file(database_url)
-    return key
+    return _read_key_file(key_file)
 
 
 def _read_key_file(key_file: Path) -> str:
