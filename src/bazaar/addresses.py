@@ -33,6 +33,7 @@ def client_address(peer: str, forwarded_for: Sequence[str], trusted: Sequence[Ne
     except ValueError:
         return peer
     hops = [hop.strip() for value in forwarded_for for hop in value.split(",")]
+    address = None
     for hop in reversed(hops):
         try:
             address = ip_address(hop)
@@ -40,7 +41,8 @@ def client_address(peer: str, forwarded_for: Sequence[str], trusted: Sequence[Ne
             return peer
         if not _is_trusted(address, trusted):
             return str(address)
-    return str(ip_address(hops[0])) if hops and hops[0] else peer
+    # Every hop a trusted proxy: the left-most, where the chain began.
+    return peer if address is None else str(address)
 
 
 class ClientAddress:

@@ -64,8 +64,6 @@ class Throttle:
         self._login_address = parse(settings.limit_login_address)
         self._login_email = parse(settings.limit_login_email)
         self._signup = parse(settings.limit_signup)
-        self.mail_email = parse(settings.limit_mail_email)
-        self.mail_address = parse(settings.limit_mail_address)
 
     def login(self, *, email: str, address: str) -> tuple[Charge, ...]:
         """What a login attempt spends: the (email, address) pair's budget, the address's,

@@ -210,15 +210,17 @@ def _count(status: str) -> int:
 
 
 class Executor:
-    """Runs a function of a `Connection` on a pooled connection, in one go.
+    """Runs a query function (of a `Runs`) on a pooled connection, in one go.
 
     The whole function runs in one greenlet: it checks a connection out,
     executes and gives the connection back in a single switch into
     SQLAlchemy's synchronous core. Each awaited call of the asyncio API
     (connect, execute, commit, close) is a switch of its own, and an
     AsyncSession adds its unit-of-work bookkeeping on top; together they cost
-    several times the query. Routes whose work is a few known statements use
-    this; those that change objects the ORM tracks use the request's session.
+    several times the query. On PostgreSQL the function is handed a
+    `DriverConnection`, on SQLite a SQLAlchemy `Connection`. Routes whose work is a
+    few known statements use this; those that change objects the ORM tracks use the
+    request's session.
 
     On PostgreSQL it is meant for an engine in autocommit (`create_engine(settings,
     autocommit=True)`); on another it is as correct, only slower. A function
