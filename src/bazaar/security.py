@@ -41,8 +41,8 @@ BUSY_HASHING = "Too many passwords are being checked right now, try again shortl
 class Passwords:
     """Hashes and verifies in worker threads, so other requests keep flowing meanwhile.
 
-    Hashes run on all CPUs but one at most: more would take CPU time from the
-    event loop thread, stalling every other request, and finish no sooner.
+    Hashes run on all CPUs but one at most (`at_once` by default): more would take CPU
+    time from the event loop thread, stalling every other request, and finish no sooner.
     """
 
     def __init__(
@@ -52,8 +52,9 @@ class Passwords:
         time_cost: int = ARGON2_TIME_COST,
         parallelism: int = ARGON2_PARALLELISM,
         max_wait: float = HASH_MAX_WAIT_SECONDS,
+        at_once: int | None = None,
     ) -> None:
-        self._limiter = anyio.CapacityLimiter(max(1, (os.cpu_count() or 1) - 1))
+        self._limiter = anyio.CapacityLimiter(at_once or max(1, (os.cpu_count() or 1) - 1))
         self.max_wait = max_wait
         self._parameters = (memory_kib, time_cost, parallelism)
         self._hash = PasswordHash(
