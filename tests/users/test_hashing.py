@@ -9,7 +9,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
+from bazaar.config import Settings
+from bazaar.db.engine import create_engine
 from bazaar.security import Passwords
 from tests.conftest import FAST_PASSWORDS
 from tests.factories import Account, Api
@@ -119,3 +122,47 @@ async def test_too_many_waiting_hashes_get_a_503(api: Api) -> None:
     assert set(statuses) == {201, 503}, statuses
     assert all(r.headers["retry-after"] == "1" for r in responses if r.status_code == 503)
     assert await api.count("users") == statuses[201]
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+async def test_a_password_changed_under_a_change_in_flight_is_not_overwritten(
+    api: Api, settings: Settings
+) -> None:
+    """The change in flight has checked its caller and proved the old password; the row
+    changes before it locks it: it sees the new hash and is refused, rather than write
+    over it."""
+    user = await api.user()
+    # Connections of its own: the app's one pooled connection is the change's.
+    outside = create_engine(settings.model_copy(update={"pool_size": 2}))
+    try:
+        async with outside.connect() as other, outside.connect() as watcher:
+            transaction = await other.begin()
+            # Holds the row, as a change committing meanwhile does.
+            await other.execute(
+                text("SELECT id FROM users WHERE id = :id FOR UPDATE"), {"id": user.id}
+            )
+            change = asyncio.ensure_future(
+                api.client.patch(
+                    "/users/me",
+                    json={"password": "a-new-quiet-lantern", "current_password": user.password},
+                    headers=user.headers,
+                )
+            )
+            waiting = text(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
+            async with asyncio.timeout(PATIENCE_SECONDS):
+                while not await watcher.scalar(waiting):  # noqa: ASYNC110 - polls the server
+                    await asyncio.sleep(0.01)
+            await other.execute(
+                text("UPDATE users SET hashed_password = 'changed meanwhile' WHERE id = :id"),
+                {"id": user.id},
+            )
+            await transaction.commit()
+    finally:
+        await outside.dispose()
+    response = await change
+    assert response.status_code == 403, response.text
+    stored = await api.sql("SELECT hashed_password FROM users WHERE id = :id", id=user.id)
+    assert stored == "changed meanwhile"

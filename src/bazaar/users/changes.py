@@ -19,8 +19,15 @@ from bazaar.users.schemas import UserAdminUpdate, UserCreate, UserOut, UserUpdat
 
 
 async def get_user(session: AsyncSession, user_id: int) -> User:
-    """The user with this id, loaded into `session` to be changed; NotFound otherwise."""
-    user = await session.get(User, user_id)
+    """The user with this id, loaded into `session` to be changed and locked until the
+    transaction ends; NotFound otherwise.
+
+    Locked, so that what a change checks against the row (the hash a caller proved they
+    knew) is what it then replaces: a change committed meanwhile is seen, not overwritten.
+    The lock is the one an UPDATE takes anyway (PostgreSQL's FOR NO KEY UPDATE), so the
+    user's new items, whose foreign key only shares the key, are not held up by it.
+    """
+    user = await session.get(User, user_id, with_for_update={"key_share": True})
     if user is None:
         raise NotFound("User not found")
     return user
