@@ -43,6 +43,20 @@ def test_sqlite_gets_a_private_key_file_that_is_kept(
     assert Settings(database_url=url).secret == first.secret
 
 
+def _migrate(folder: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`bazaar migrate` on a SQLite file in `folder` (unless `env` names another database)."""
+    database = {"BAZAAR_DATABASE_URL": f"sqlite+aiosqlite:///{folder}/bazaar.db"}
+    return subprocess.run(
+        [sys.executable, "-m", "bazaar", "migrate"],
+        env=database | env,
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 @pytest.mark.parametrize(
     ("variable", "value"),
     [
@@ -58,20 +72,7 @@ def test_sqlite_gets_a_private_key_file_that_is_kept(
 def test_bad_values_fail_at_start_up_naming_the_variable(
     variable: str, value: str, tmp_path: Path
 ) -> None:
-    env = os.environ | {
-        "BAZAAR_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/bazaar.db",
-        "BAZAAR_SECRET_KEY": GOOD_KEY,
-        variable: value,
-    }
-    result = subprocess.run(
-        [sys.executable, "-m", "bazaar", "migrate"],
-        env=env,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = _migrate(tmp_path, {"BAZAAR_SECRET_KEY": GOOD_KEY, variable: value})
     assert result.returncode != 0
     assert variable in result.stderr
     assert "Traceback" not in result.stderr
@@ -153,16 +154,7 @@ def test_a_key_file_open_to_others_stops_start_up_naming_it(tmp_path: Path) -> N
     key_file = tmp_path / "bazaar.db.secret"
     key_file.write_text(GOOD_KEY, encoding="utf-8")
     key_file.chmod(0o644)
-    env = {k: v for k, v in os.environ.items() if k != "BAZAAR_SECRET_KEY"}
-    result = subprocess.run(
-        [sys.executable, "-m", "bazaar", "migrate"],
-        env=env | {"BAZAAR_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/bazaar.db"},
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    result = _migrate(tmp_path, {})
     assert result.returncode != 0
     assert "bazaar: invalid configuration" in result.stderr
     assert f"the key file {key_file} is open to other users (mode 0644)" in result.stderr
