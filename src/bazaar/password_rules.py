@@ -68,7 +68,13 @@ def password_problem(password: str, *, email: str | None) -> str | None:
     folded = _fold(normalised)
     if folded in common_passwords():
         return "is one of the most commonly used passwords: choose one that is harder to guess"
-    address = _fold(email.strip()) if email is not None else ""
-    if address and address in folded:
+    return None if email is None else email_problem(password, email=email)
+
+
+def email_problem(password: str, *, email: str) -> str | None:
+    """Why `password` is not acceptable for the account of `email` once it passed every
+    other rule (the `Password` type checks those), or None."""
+    address = _fold(email.strip())
+    if address and address in _fold(normalise_password(password)):
         return "must not contain your email address"
     return None

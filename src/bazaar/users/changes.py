@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bazaar.auth.queries import Bearer, signed_in_user
 from bazaar.db.executor import AnyRow, Executor, Runs
 from bazaar.errors import Conflict, Forbidden, InvalidInput, NotFound
-from bazaar.password_rules import password_problem
+from bazaar.password_rules import email_problem
 from bazaar.security import Passwords
 from bazaar.users.models import User
 from bazaar.users.queries import EMAIL_IN_USE, read_user
@@ -93,7 +93,8 @@ async def new_password(
     """
     caller, email = await executor.read(_caller_and_email, bearer, user_id)
     changes = data.model_dump(exclude_unset=True)
-    problem = password_problem(changes["password"], email=changes.get("email", email))
+    # The rest of the rules held when `data` was read (its `Password` type).
+    problem = email_problem(changes["password"], email=changes.get("email", email))
     if problem is not None:
         raise InvalidInput(loc=("body", "password"), msg=problem, value=None)
     replaces = None

@@ -7,7 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
 
 from bazaar.fields import CurrentPassword, Email, InputModel, Name, Password, PatchModel
-from bazaar.password_rules import password_problem
+from bazaar.password_rules import email_problem
 
 
 class UserCreate(InputModel):
@@ -21,7 +21,7 @@ class UserCreate(InputModel):
         # A field validator rather than a model one, so that the error names `password`;
         # fields are checked in order, so a valid `email` is already in `info.data`.
         email = info.data.get("email")
-        problem = password_problem(password, email=email) if email is not None else None
+        problem = email_problem(password, email=email) if email is not None else None
         if problem is not None:
             raise ValueError(problem)
         return password
