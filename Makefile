@@ -1,52 +1,70 @@
-# The project's vocabulary: run, test, lint, migration, bench.
+# The project's vocabulary: run, test, check, lint, migration, bench. `make help` lists them.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# Serving needs the runtime only; testing and linting add the dev tools on top.
+RUNTIME := $(VENV)/.installed-runtime
+DEV := $(VENV)/.installed-dev
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
-.PHONY: run test lint format migration bench fuzz clean
+.DEFAULT_GOAL := help
+.PHONY: help run test check lint format migration bench fuzz clean
 
-$(STAMP): pyproject.toml constraints.txt
+help: ## list the targets
+	@echo "Bazaar: make TARGET [VARIABLE=value ...]"
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit("Bazaar needs Python 3.11 or newer" if sys.version_info < (3, 11) else 0)'
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
-	touch $(STAMP)
+	@echo "make: creating the virtual environment in $(VENV)"
+	@$(PYTHON) -m venv $(VENV)
 
-run: $(STAMP)
-	$(BIN)/bazaar serve
+$(RUNTIME): $(BIN)/python pyproject.toml constraints.txt
+	@echo "make: installing Bazaar and what it needs to serve into $(VENV) (about a minute the first time)"
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e .
+	@touch $(RUNTIME)
 
-test: $(STAMP)
+$(DEV): $(RUNTIME)
+	@echo "make: installing the test and lint tools into $(VENV) (pytest, ruff, mypy, Playwright, Schemathesis)"
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $(DEV)
+
+run: $(RUNTIME) ## migrate, then serve on http://127.0.0.1:8000 (make run PORT=8001 HOST=0.0.0.0)
+	@echo "make: serving on http://$(HOST):$(PORT) (the API's docs at /docs; Ctrl-C stops)"
+	$(BIN)/bazaar serve --host $(HOST) --port $(PORT)
+
+test: $(DEV) ## the whole test suite, with coverage (make test PYTEST_ARGS="-x tests/items")
 	$(BIN)/pytest --cov --cov-report=term $(PYTEST_ARGS)
 
-lint: $(STAMP)
+check: lint ## lint, then the fast tests (not those marked slow): the edit-test loop
+	$(BIN)/pytest -q -m "not slow" --no-cov $(PYTEST_ARGS)
+
+lint: $(DEV) ## ruff check, ruff format --check, mypy --strict
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
-	$(BIN)/mypy src tests
+	$(BIN)/mypy src tests bench
 
-format: $(STAMP)
+format: $(DEV) ## ruff check --fix and ruff format
 	$(BIN)/ruff check --fix src tests bench
 	$(BIN)/ruff format src tests bench
 
-# make migration m="add a column"
-migration: $(STAMP)
+migration: $(DEV) ## autogenerate an Alembic revision (make migration m="add a column")
 	$(BIN)/bazaar migrate
 	$(BIN)/alembic -c alembic.ini revision --autogenerate -m "$(m)"
 
-clean:
+clean: ## remove the virtual environment and the tools' caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage
 
 # Bazaar beside its Starlette + asyncpg floor, on a throwaway PostgreSQL database;
 # writes bench/results/<date>-<commit>.md. Needs wrk (apt-get install wrk).
-# make bench BENCH_ARGS="--rounds 5 --duration 15"
-bench: $(STAMP)
+bench: $(DEV) ## Bazaar beside its floor on PostgreSQL (make bench BENCH_ARGS="--rounds 5 --duration 15")
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 # Schemathesis on every operation and link, with many more examples than `make test`, on
 # SQLite and, given BAZAAR_TEST_POSTGRES_URL, PostgreSQL.
-# make fuzz FUZZ_EXAMPLES=2000 FUZZ_SEED=7
 FUZZ_EXAMPLES ?= 300
 FUZZ_SEED ?= 20261126
-fuzz: $(STAMP)
+fuzz: $(DEV) ## Schemathesis with many examples (make fuzz FUZZ_EXAMPLES=2000 FUZZ_SEED=7)
 	BAZAAR_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) BAZAAR_FUZZ_SEED=$(FUZZ_SEED) \
 		$(BIN)/pytest tests/robustness/test_fuzz.py -s $(PYTEST_ARGS)
