@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import logging
 import os
+import socket
 import sqlite3
 import subprocess
 import sys
 import time
+import tomllib
 import uuid
 from pathlib import Path
 
@@ -19,8 +22,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 
 from bazaar import migrations
-from bazaar.cli import _default_public_url
-from bazaar.config import Settings
+from bazaar.cli import _default_public_url, _parser
+from bazaar.config import Settings, setting_variables, unknown_variables
 from tests.conftest import run_sql
 from tests.server import SECRET_KEY, live_server, server_env
 
@@ -64,10 +67,26 @@ def test_create_admin_creates_then_promotes(tmp_path: Path) -> None:
 
     with sqlite3.connect(tmp_path / "bazaar.db") as connection:
         connection.execute("UPDATE users SET is_admin = 0, is_active = 0")
-    promoted = bazaar(tmp_path, "create-admin", "--email", "boss@example.com", "--name", "Boss")
+    # Promoting needs no name: the account has one.
+    promoted = bazaar(tmp_path, "create-admin", "--email", "boss@example.com")
     assert promoted.returncode == 0, promoted.stderr
-    assert "promoted admin boss@example.com" in promoted.stdout
-    assert rows(tmp_path, "SELECT is_admin, is_active FROM users") == [(1, 1)]
+    assert promoted.stdout == "promoted admin boss@example.com\n"
+    assert rows(tmp_path, "SELECT name, is_admin, is_active FROM users") == [("Boss", 1, 1)]
+
+    again = bazaar(tmp_path, "create-admin", "--email", "BOSS@example.com")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout == "boss@example.com is already an admin\n"
+    assert rows(tmp_path, "SELECT name, is_admin, is_active FROM users") == [("Boss", 1, 1)]
+
+
+def test_create_admin_needs_a_name_only_to_create(tmp_path: Path) -> None:
+    assert bazaar(tmp_path, "migrate").returncode == 0
+    env = {"BAZAAR_ADMIN_PASSWORD": "admin-password"}
+    result = bazaar(tmp_path, "create-admin", "--email", "new@example.com", env=env)
+    assert result.returncode != 0
+    assert "--name" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert rows(tmp_path, "SELECT count(*) FROM users") == [(0,)]
 
 
 def test_create_admin_without_a_password_source_fails_clearly(tmp_path: Path) -> None:
@@ -93,6 +112,111 @@ def test_demo_data_fills_the_database(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert rows(tmp_path, "SELECT count(*) FROM users") == [(20,)]
     assert rows(tmp_path, "SELECT count(*), count(DISTINCT owner_id) > 10 FROM items") == [(300, 1)]
+
+
+def _logins(output: str) -> list[str]:
+    prefix, suffix = "log in as ", " with the password demo-password"
+    return [
+        line.removeprefix(prefix).removesuffix(suffix)
+        for line in output.splitlines()
+        if line.startswith(prefix) and line.endswith(suffix)
+    ]
+
+
+def test_demo_data_prints_logins_that_work_and_can_run_twice(tmp_path: Path) -> None:
+    with live_server(tmp_path) as server:
+        first = bazaar(tmp_path, "demo-data", "--users", "3", "--items", "5")
+        assert first.returncode == 0, first.stderr
+        # The README's login: the first demo user's email is always the same.
+        assert _logins(first.stdout)[0] == "demo@example.com"
+        assert len(_logins(first.stdout)) == 2
+        second = bazaar(tmp_path, "demo-data", "--users", "3", "--items", "5")
+        assert second.returncode == 0, second.stderr
+        assert _logins(second.stdout)[0] == "demo@example.com"
+        assert rows(tmp_path, "SELECT count(*) FROM users") == [(6,)]
+        logins = {*_logins(first.stdout), *_logins(second.stdout)}
+        assert len(logins) == 3
+        for email in logins:
+            response = httpx.post(
+                f"{server.url}/auth/token",
+                data={"username": email, "password": "demo-password"},
+            )
+            assert response.status_code == 200, (email, response.text)
+
+
+def test_version_is_the_distributions(tmp_path: Path) -> None:
+    with (Path(__file__).parents[1] / "pyproject.toml").open("rb") as handle:
+        project = tomllib.load(handle)["project"]
+    assert project["name"] == "bazaar-api"  # `bazaar` on PyPI is someone else's
+    result = bazaar(tmp_path, "--version")
+    assert result.returncode == 0
+    assert result.stdout == f"bazaar {project['version']}\n"
+
+
+def _commands() -> dict[str, argparse.ArgumentParser]:
+    [commands] = [a for a in _parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(commands.choices)
+
+
+@pytest.mark.parametrize("command", sorted(_commands()))
+def test_every_option_says_what_it_does_and_its_default(command: str) -> None:
+    parser = _commands()[command]
+    for action in parser._actions:
+        if isinstance(action, argparse._HelpAction):
+            continue
+        assert action.help, f"{command} {action.dest} has no help"
+        if action.default not in (None, False):
+            assert "(default: %(default)s" in action.help, f"{command} {action.dest}"
+            assert f"(default: {action.default}" in parser.format_help().replace("\n", " ")
+
+
+def test_create_admin_help_names_the_password_variable(tmp_path: Path) -> None:
+    result = bazaar(tmp_path, "create-admin", "--help")
+    assert result.returncode == 0
+    assert "BAZAAR_ADMIN_PASSWORD" in result.stdout
+
+
+def test_a_misspelt_variable_is_warned_about_with_the_closest_name(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("BAZAAR_LOG_FROMAT=json\n", encoding="utf-8")
+    env = {"BAZAAR_DATABSE_URL": "sqlite+aiosqlite:///elsewhere.db", "BAZAAR_ADMIN_PASSWORD": "x"}
+    result = bazaar(tmp_path, "migrate", env=env)
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stderr.splitlines() if "not a Bazaar setting" in line]
+    assert len(warnings) == 2, result.stderr
+    assert "BAZAAR_DATABSE_URL is not a Bazaar setting and is ignored; " in warnings[0]
+    assert warnings[0].endswith("did you mean BAZAAR_DATABASE_URL?")
+    assert warnings[1].endswith("did you mean BAZAAR_LOG_FORMAT?")
+
+
+def test_unknown_variables_are_those_no_setting_reads() -> None:
+    environ = {
+        "BAZAAR_DATABASE_URL": "",
+        "bazaar_pool_size": "",  # read whatever its case
+        "BAZAAR_ADMIN_PASSWORD": "",
+        "BAZAAR_TEST_POSTGRES_URL": "",
+        "BAZAAR_SOMETHING_ELSE_ENTIRELY": "",
+        "PATH": "",
+    }
+    assert unknown_variables(environ) == [
+        "BAZAAR_SOMETHING_ELSE_ENTIRELY is not a Bazaar setting and is ignored"
+    ]
+    # Every setting is known by its variable, from the model itself.
+    assert unknown_variables(dict.fromkeys(setting_variables(), "")) == []
+    assert len(setting_variables()) == len(Settings.model_fields)
+
+
+def test_a_taken_port_is_one_line_before_migrating(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = bazaar(tmp_path, "serve", "--port", str(port))
+    assert result.returncode != 0
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"bazaar: cannot listen on 127.0.0.1:{port}: another server listens")
+    assert "--port" in line
+    # Nothing was migrated (the empty file is the database check's).
+    assert rows(tmp_path, "SELECT name FROM sqlite_master") == []
 
 
 def test_served_for_real_the_tutorial_flow_works(tmp_path: Path) -> None:

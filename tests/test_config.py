@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+from sqlalchemy.engine import make_url
 
 from bazaar import migrations
-from bazaar.config import Settings, create_private_sqlite_file
+from bazaar.config import Settings, create_private_sqlite_file, setting_variables
 
 GOOD_KEY = "k" * 32
 
@@ -27,8 +28,74 @@ def test_a_short_secret_key_is_refused() -> None:
 
 def test_postgres_without_a_secret_key_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("BAZAAR_SECRET_KEY", raising=False)
-    with pytest.raises(ValidationError, match="BAZAAR_SECRET_KEY is required"):
+    with pytest.raises(ValidationError, match="required when the database is not SQLite"):
         Settings(database_url="postgresql+asyncpg://u@localhost/db")
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("", "  BAZAAR_SECRET_KEY: required when the database is not SQLite"),
+        ("k" * 31, "  BAZAAR_SECRET_KEY: must be at least 32 bytes long"),
+    ],
+)
+def test_secret_key_errors_name_the_variable(tmp_path: Path, value: str, message: str) -> None:
+    env = {"BAZAAR_DATABASE_URL": "postgresql+asyncpg://u@127.0.0.1:1/db"}
+    result = _migrate(tmp_path, env | ({"BAZAAR_SECRET_KEY": value} if value else {}))
+    assert result.returncode != 0
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2, result.stderr
+    assert lines[0] == "bazaar: invalid configuration"
+    assert lines[1].startswith(message)
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+def test_a_hosting_platforms_postgres_url_is_read_as_asyncpg(scheme: str) -> None:
+    url = f"{scheme}://user:p%40ss@db.example.com:6543/shop"
+    settings = Settings(database_url=url, secret_key=GOOD_KEY)
+    parsed = make_url(settings.database_url)
+    assert parsed.drivername == "postgresql+asyncpg"
+    assert (parsed.username, parsed.password, parsed.host, parsed.port, parsed.database) == (
+        "user",
+        "p@ss",
+        "db.example.com",
+        6543,
+        "shop",
+    )
+
+
+def _example_entries() -> dict[str, str]:
+    """`.env.example`'s variables and values, commented out or not."""
+    text = (Path(__file__).parents[1] / ".env.example").read_text(encoding="utf-8")
+    entries = {}
+    for line in text.splitlines():
+        name, equals, value = line.removeprefix("# ").partition("=")
+        if equals and name.startswith("BAZAAR_") and " " not in name:
+            entries[name] = value
+    return entries
+
+
+def test_env_example_names_every_setting_with_its_default(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    entries = _example_entries()
+    missing = set(setting_variables()) - set(entries)
+    assert not missing, f"add to .env.example: {sorted(missing)}"
+    # Its values are the defaults: fed back as settings, they change nothing.
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name.upper().startswith("BAZAAR_"):
+            monkeypatch.delenv(name)
+    defaults = Settings(_env_file=None)
+    prefix = "BAZAAR_"
+    for field in Settings.model_fields:
+        value = entries[f"{prefix}{field.upper()}"]
+        if value == "":
+            default = Settings.model_fields[field].default
+            assert default in (None, "", []), f"{field}: write its default in .env.example"
+            continue
+        monkeypatch.setenv(f"{prefix}{field.upper()}", value)
+    assert Settings(_env_file=None) == defaults
 
 
 def test_sqlite_gets_a_private_key_file_that_is_kept(

@@ -10,6 +10,7 @@ from fastapi import APIRouter, FastAPI
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
+from bazaar import __version__
 from bazaar.addresses import ClientAddress
 from bazaar.auth.router import router as auth_router
 from bazaar.config import Settings
@@ -93,7 +94,7 @@ def create_app(settings: Settings, *, passwords: Passwords | None = None) -> Baz
     app = Bazaar(
         title="Bazaar",
         summary="Sign up, log in, list items with a price; anyone can browse them.",
-        version="0.1.0",
+        version=__version__,
         lifespan=lifespan,
         redirect_slashes=False,
         docs_url=None,

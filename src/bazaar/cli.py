@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import gc
 import getpass
 import logging
 import os
 import signal
+import socket
 import sqlite3
 import sys
 import tempfile
@@ -21,8 +23,8 @@ from pydantic import ValidationError
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DBAPIError
 
-from bazaar import migrations
-from bazaar.config import Settings, create_private_sqlite_file
+from bazaar import __version__, migrations
+from bazaar.config import Settings, create_private_sqlite_file, unknown_variables
 from bazaar.fields import canonical_email
 from bazaar.logs import configure_logging
 
@@ -67,7 +69,8 @@ def _load_settings() -> Settings:
         for error in exc.errors():
             field = "_".join(str(part) for part in error["loc"])
             name = f"BAZAAR_{field.upper()}" if field else "configuration"
-            lines.append(f"  {name}: {error['msg']}")
+            message = error["msg"].removeprefix("Value error, ")
+            lines.append(f"  {name}: {message}")
         raise SystemExit("bazaar: invalid configuration\n" + "\n".join(lines)) from None
 
 
@@ -76,6 +79,7 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
 
     from bazaar.http import BoundedHttpToolsProtocol
 
+    _check_port_is_free(args.host, args.port)
     if not args.no_migrate:
         migrations.upgrade(settings)
     _default_public_url(settings, args.host, args.port)
@@ -97,6 +101,24 @@ def _serve(settings: Settings, args: argparse.Namespace) -> int:
             timeout_graceful_shutdown=args.graceful_seconds,
         )
     return 0
+
+
+def _check_port_is_free(host: str, port: int) -> None:
+    """Exit with one line if `host:port` is taken: before migrating, not after, as uvicorn would."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        # As uvicorn binds: a port left in TIME_WAIT by a server just stopped is free.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            hint = (
+                ": another server listens there (choose another with --port, or"
+                " `make run PORT=8001`)"
+                if exc.errno == errno.EADDRINUSE
+                else f": {exc.strerror or exc}"
+            )
+            raise SystemExit(f"bazaar: cannot listen on {host}:{port}{hint}") from None
 
 
 def _default_public_url(settings: Settings, host: str, port: int) -> None:
@@ -170,18 +192,25 @@ def _create_admin(settings: Settings, args: argparse.Namespace) -> int:
             raise SystemExit("bazaar: the passwords differ")
         return password
 
-    created = asyncio.run(
+    outcome = asyncio.run(
         create_admin(settings, email=args.email, name=args.name, ask_password=ask_password)
     )
-    print(f"{'created' if created else 'promoted'} admin {canonical_email(args.email)}")
+    email = canonical_email(args.email)
+    print(
+        f"{email} is already an admin"
+        if outcome == "already an admin"
+        else f"{outcome} admin {email}"
+    )
     return 0
 
 
 def _demo_data(settings: Settings, args: argparse.Namespace) -> int:
-    from bazaar.demo import fill
+    from bazaar.demo import DEMO_PASSWORD, fill
 
-    seconds = asyncio.run(fill(settings, users=args.users, items=args.items, seed=args.seed))
-    print(f"inserted {args.users} users and {args.items} items in {seconds:.1f} s")
+    filled = asyncio.run(fill(settings, users=args.users, items=args.items, seed=args.seed))
+    print(f"inserted {args.users} users and {args.items} items in {filled.seconds:.1f} s")
+    for email in filled.logins:
+        print(f"log in as {email} with the password {DEMO_PASSWORD}")
     return 0
 
 
@@ -233,8 +262,8 @@ async def _connect_once(settings: Settings) -> str | None:
     except OSError as exc:
         # Refused, or a host name that does not resolve, as asyncpg lets them through:
         # the system's words for the error say more than asyncio's "Connect call failed".
-        errno = exc.errno or 0
-        return os.strerror(errno) if errno > 0 else exc.strerror or type(exc).__name__
+        number = exc.errno or 0
+        return os.strerror(number) if number > 0 else exc.strerror or type(exc).__name__
     finally:
         await engine.dispose()
 
@@ -269,6 +298,7 @@ def _seconds(value: str) -> float:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bazaar", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     # What every command that opens the database accepts.
     database = argparse.ArgumentParser(add_help=False)
@@ -277,47 +307,96 @@ def _parser() -> argparse.ArgumentParser:
         type=_seconds,
         default=0,
         metavar="SECONDS",
-        help="how long to wait for the database to accept connections (default: 0)",
+        help="how long to wait for the database to accept connections (default: %(default)s)",
     )
+    where = "The database and every other setting come from BAZAAR_* variables (see .env.example)."
 
-    serve = commands.add_parser("serve", parents=[database], help="migrate, then serve the API")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
+    serve = commands.add_parser(
+        "serve", parents=[database], help="migrate, then serve the API", description=where
+    )
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="the address to listen on (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--port", type=int, default=8000, help="the port to listen on (default: %(default)s)"
+    )
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="worker processes, each with its own pool (default: %(default)s)",
+    )
     serve.add_argument("--no-migrate", action="store_true", help="do not migrate first")
     serve.add_argument(
         "--graceful-seconds",
         type=int,
         default=30,
-        help="on SIGTERM, how long in-flight requests may take to finish",
+        metavar="SECONDS",
+        help="on SIGTERM, how long in-flight requests may take to finish (default: %(default)s)",
     )
     serve.set_defaults(run=_serve)
 
-    migrate = commands.add_parser("migrate", parents=[database], help="apply database migrations")
-    migrate.add_argument("revision", nargs="?", default="head")
+    migrate = commands.add_parser(
+        "migrate", parents=[database], help="apply database migrations", description=where
+    )
+    migrate.add_argument(
+        "revision",
+        nargs="?",
+        default="head",
+        help="the Alembic revision to reach (default: %(default)s, the newest)",
+    )
     migrate.set_defaults(run=_migrate)
 
     admin = commands.add_parser(
-        "create-admin", parents=[database], help="create or promote an admin"
+        "create-admin",
+        parents=[database],
+        help="create or promote an admin",
+        description="Make a user an admin, creating the account if no user has the email. "
+        "A new account's password is read from BAZAAR_ADMIN_PASSWORD, "
+        "or asked for when run in a terminal.",
     )
-    admin.add_argument("--email", required=True)
-    admin.add_argument("--name", required=True)
+    admin.add_argument("--email", required=True, help="the admin's email")
+    admin.add_argument(
+        "--name", help="the new account's name (needed only when no user has the email)"
+    )
     admin.set_defaults(run=_create_admin)
 
     demo = commands.add_parser(
-        "demo-data", parents=[database], help="fill the database with fake users and items"
+        "demo-data",
+        parents=[database],
+        help="fill the database with fake users and items",
+        description="Insert fake users (password demo-password; the first is demo@example.com) "
+        "and items, in bulk; prints logins to try.",
     )
-    demo.add_argument("--users", type=int, default=100)
-    demo.add_argument("--items", type=int, default=1000)
-    demo.add_argument("--seed", type=int, default=None)
+    demo.add_argument(
+        "--users", type=int, default=100, help="how many users to add (default: %(default)s)"
+    )
+    demo.add_argument(
+        "--items", type=int, default=1000, help="how many items to add (default: %(default)s)"
+    )
+    demo.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of the random choices, for the same names and prices each time "
+        "(default: a new one each run)",
+    )
     demo.set_defaults(run=_demo_data)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    settings = _load_settings()
+    unknown = unknown_variables()
+    try:
+        settings = _load_settings()
+    except SystemExit:
+        for warning in unknown:  # a misspelt name may be why the settings are wrong
+            print(f"bazaar: {warning}", file=sys.stderr)
+        raise
     configure_logging(settings)
+    for warning in unknown:
+        logger.warning("%s", warning)
     _wait_for_database(settings, args.wait_for_db)
     result: int = args.run(settings, args)
     return result

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import difflib
 import logging
 import os
 import secrets
 import stat
+from collections.abc import Mapping
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 import limits
-from pydantic import AfterValidator, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings.sources import read_env_file
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
@@ -46,7 +56,8 @@ class Settings(BaseSettings):
     )
 
     database_url: str = "sqlite+aiosqlite:///./bazaar.db"
-    secret_key: SecretStr | None = None
+    # Validated even when unset: then it is read from (or made into) the SQLite key file.
+    secret_key: SecretStr | None = Field(default=None, validate_default=True)
     access_token_minutes: int = Field(default=30, ge=1, le=60 * 24 * 30)
     # Enough connections to keep PostgreSQL busy from one worker; under heavier load
     # requests wait for a pooled connection rather than open and close extra ones.
@@ -78,11 +89,33 @@ class Settings(BaseSettings):
             url = make_url(value)
         except ArgumentError as exc:
             raise ValueError(f"not a database URL: {exc}") from exc
+        if url.drivername in {"postgresql", "postgres"}:
+            # What most hosting platforms hand out: the same server, reached through asyncpg.
+            url = url.set(drivername="postgresql+asyncpg")
+            value = url.render_as_string(hide_password=False)
         if url.drivername not in {"sqlite+aiosqlite", "postgresql+asyncpg"}:
             raise ValueError(
                 "use sqlite+aiosqlite://... or postgresql+asyncpg://... "
                 f"(got driver {url.drivername!r})"
             )
+        return value
+
+    @field_validator("secret_key")
+    @classmethod
+    def _resolve_secret_key(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        # A field's validator, not the model's, so that its errors name BAZAAR_SECRET_KEY.
+        database_url = info.data.get("database_url")
+        if database_url is None:
+            return value  # the URL was refused: that is the error to read first
+        if value is None:
+            if make_url(database_url).get_backend_name() != "sqlite":
+                raise ValueError(
+                    "required when the database is not SQLite "
+                    f"(at least {MIN_SECRET_BYTES} bytes, e.g. from `openssl rand -hex 32`)"
+                )
+            value = SecretStr(_local_secret(database_url))
+        if len(value.get_secret_value().encode()) < MIN_SECRET_BYTES:
+            raise ValueError(f"must be at least {MIN_SECRET_BYTES} bytes long")
         return value
 
     @field_validator("cors_origins", mode="before")
@@ -121,19 +154,6 @@ class Settings(BaseSettings):
             raise ValueError("use redis://host:port/db or rediss://...")
         return value
 
-    @model_validator(mode="after")
-    def _resolve_secret_key(self) -> Settings:
-        if self.secret_key is None:
-            if not self.is_sqlite:
-                raise ValueError(
-                    "BAZAAR_SECRET_KEY is required when the database is not SQLite "
-                    f"(at least {MIN_SECRET_BYTES} bytes, e.g. from `openssl rand -hex 32`)"
-                )
-            object.__setattr__(self, "secret_key", SecretStr(_local_secret(self.database_url)))
-        if len(self.secret.encode()) < MIN_SECRET_BYTES:
-            raise ValueError(f"BAZAAR_SECRET_KEY must be at least {MIN_SECRET_BYTES} bytes long")
-        return self
-
     @property
     def is_sqlite(self) -> bool:
         return make_url(self.database_url).get_backend_name() == "sqlite"
@@ -142,6 +162,50 @@ class Settings(BaseSettings):
     def secret(self) -> str:
         """The signing key (always set once validation has run)."""
         return self.secret_key.get_secret_value() if self.secret_key else ""
+
+
+# BAZAAR_* variables that Bazaar reads but that are not settings: `create-admin`'s password,
+# and those of the test suite and `make fuzz`.
+OTHER_VARIABLES = frozenset({"BAZAAR_ADMIN_PASSWORD"})
+OTHER_PREFIXES = ("BAZAAR_TEST_", "BAZAAR_FUZZ_")
+
+
+def setting_variables() -> list[str]:
+    """Every variable a setting is read from, taken from the Settings model itself."""
+    prefix = Settings.model_config.get("env_prefix", "")
+    names = []
+    for name, field in Settings.model_fields.items():
+        alias = field.validation_alias
+        if isinstance(alias, str):
+            names.append(alias.upper())
+        elif isinstance(alias, AliasChoices):
+            names.extend(choice.upper() for choice in alias.choices if isinstance(choice, str))
+        else:
+            names.append(f"{prefix}{name}".upper())
+    return names
+
+
+def unknown_variables(environ: Mapping[str, str | None] | None = None) -> list[str]:
+    """A warning for each BAZAAR_* variable that no setting reads, naming the closest one that does.
+
+    Looks in `environ` (the process's environment by default) and in the `.env` file that
+    Settings reads: a misspelt name would otherwise be ignored in silence.
+    """
+    if environ is None:
+        environ = dict(os.environ)
+        env_file = Path(str(Settings.model_config.get("env_file") or ".env"))
+        if env_file.is_file():
+            environ = {**read_env_file(env_file, encoding="utf-8"), **environ}
+    known = sorted(set(setting_variables()) | OTHER_VARIABLES)
+    warnings = []
+    for name in sorted(environ):
+        upper = name.upper()  # settings are read whatever the case of their names
+        if not upper.startswith("BAZAAR_") or upper in known or upper.startswith(OTHER_PREFIXES):
+            continue
+        close = difflib.get_close_matches(upper, known, n=1, cutoff=0.6)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        warnings.append(f"{name} is not a Bazaar setting and is ignored{hint}")
+    return warnings
 
 
 def _local_secret(database_url: str) -> str:

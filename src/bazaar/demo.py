@@ -5,10 +5,11 @@ from __future__ import annotations
 import random
 import secrets
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from bazaar.config import Settings
 from bazaar.db.engine import create_engine
@@ -17,6 +18,9 @@ from bazaar.security import Passwords
 from bazaar.users.models import User
 
 DEMO_PASSWORD = "demo-password"  # noqa: S105 - documented, for fake accounts only
+# The first demo user's email, documented in the README, so a login can be tried at once;
+# the others are random, so that demo data can be added again and again.
+DEMO_EMAIL = "demo@example.com"
 BATCH = 5000
 
 FIRST = [
@@ -163,8 +167,15 @@ def _items(rng: random.Random, count: int, owners: list[int]) -> list[dict[str, 
     ]
 
 
-async def fill(settings: Settings, *, users: int, items: int, seed: int | None = None) -> float:
-    """Insert `users` users (password `demo-password`) and `items` items; the seconds it took."""
+@dataclass(frozen=True)
+class Filled:
+    seconds: float
+    # One or two emails of demo users to log in as, with DEMO_PASSWORD.
+    logins: list[str]
+
+
+async def fill(settings: Settings, *, users: int, items: int, seed: int | None = None) -> Filled:
+    """Insert `users` users (password `demo-password`) and `items` items."""
     if users < 1 and items > 0:
         raise SystemExit("bazaar: items need at least one user to own them")
     rng = random.Random(seed)  # noqa: S311 - fake data, not secrets
@@ -173,11 +184,18 @@ async def fill(settings: Settings, *, users: int, items: int, seed: int | None =
     hashed = await Passwords().hash(DEMO_PASSWORD)
     tag = secrets.token_hex(3)
     engine = create_engine(settings)
+    logins: list[str] = []
     try:
         async with engine.begin() as connection:
             owners: list[int] = []
+            taken = await connection.scalar(select(User.id).where(User.email == DEMO_EMAIL))
             for start in range(0, users, BATCH):
                 rows = _users(rng, min(BATCH, users - start), hashed, f"{tag}-{start}-")
+                if start == 0:
+                    if taken is None:  # a second run leaves the first run's demo user be
+                        rows[0]["email"] = DEMO_EMAIL
+                    others = [row["email"] for row in rows if row["email"] != DEMO_EMAIL]
+                    logins = [DEMO_EMAIL, *others[:1]]
                 result = await connection.execute(insert(User).returning(User.id), rows)
                 owners.extend(result.scalars())
             for start in range(0, items, BATCH):
@@ -186,4 +204,4 @@ async def fill(settings: Settings, *, users: int, items: int, seed: int | None =
                 )
     finally:
         await engine.dispose()
-    return time.perf_counter() - started
+    return Filled(seconds=time.perf_counter() - started, logins=logins)

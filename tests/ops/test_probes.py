@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
+import logging
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -10,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bazaar import migrations
 from bazaar.app import create_app
 from bazaar.config import Settings
 from bazaar.ops.readiness import SCHEMA_BEHIND
@@ -113,3 +116,42 @@ async def test_health_touches_nothing(tmp_path: Path) -> None:
         response = await client.get("/health")
     assert response.status_code == 200
     assert not (tmp_path / "b.db").exists()
+
+
+async def test_ready_logs_nothing_when_all_is_well(
+    api: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO):
+        for _ in range(3):
+            assert (await api.client.get("/ready")).status_code == 200
+    # Alembic would name its dialect at INFO on every probe; only the access lines remain.
+    assert {r.name for r in caplog.records} <= {"bazaar.access", "httpx"}
+    assert [r.name for r in caplog.records].count("bazaar.access") == 3
+
+
+def test_migrating_still_says_what_it_does(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="alembic"):
+        migrations.upgrade(
+            Settings(database_url=f"sqlite+aiosqlite:///{tmp_path / 'b.db'}", secret_key=SECRET)
+        )
+    assert "Running upgrade  -> 0001, users and items" in caplog.messages
+
+
+async def test_the_root_says_where_to_go(api: Api) -> None:
+    response = await api.client.get("/")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["name"] == "Bazaar"
+    assert body["version"] == importlib.metadata.version("bazaar-api")
+    assert body["docs"] == "http://test/docs"
+    assert body["openapi"] == "http://test/openapi.json"
+    # Every link names a route (that may then want a token or a body).
+    for name, url in body["links"].items():
+        assert url.startswith("http://test/"), name
+        path = url.removeprefix("http://test")
+        method = "POST" if name in {"log_in", "sign_up"} else "GET"
+        response = await api.client.request(method, path)
+        assert response.status_code not in {404, 405}, (name, response.status_code)
+    assert (await api.client.get(body["docs"].removeprefix("http://test"))).status_code == 200

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+from contextvars import ContextVar
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -32,8 +35,28 @@ def upgrade_on(connection: Connection, revision: str = "head") -> None:
     command.upgrade(alembic_config(connection=connection), revision)
 
 
+# Alembic names its dialect at INFO whenever a MigrationContext is made: once for each
+# `bazaar migrate` it says something, once for each `/ready` probe it floods the log.
+_checking: ContextVar[bool] = ContextVar("checking", default=False)
+
+
+class _QuietWhileChecking(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not _checking.get()
+
+
+_QUIET = _QuietWhileChecking()
+
+
 def pending(connection: Connection) -> bool:
     """Whether the database's schema is behind the newest migration."""
     heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
-    current = set(MigrationContext.configure(connection).get_current_heads())
+    alembic_logger = logging.getLogger("alembic.runtime.migration")
+    if _QUIET not in alembic_logger.filters:
+        alembic_logger.addFilter(_QUIET)
+    token = _checking.set(True)
+    try:
+        current = set(MigrationContext.configure(connection).get_current_heads())
+    finally:
+        _checking.reset(token)
     return current != heads

@@ -1,15 +1,39 @@
-"""`/health`, `/ready` and `/metrics`: for load balancers, orchestrators and Prometheus."""
+"""`/`, `/health`, `/ready` and `/metrics`: for newcomers, balancers, orchestrators, Prometheus."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from bazaar import __version__
 from bazaar.errors import Unavailable
-from bazaar.ops.schemas import Status
+from bazaar.ops.schemas import Status, Welcome
 from bazaar.services import services
 
 router = APIRouter(tags=["operations"])
+
+
+# JSON rather than a redirect to /docs: `curl` shows it as it is, a script can follow its
+# links, and a browser still displays it with the docs' link first.
+@router.get("/")
+async def welcome(request: Request) -> Welcome:
+    """Where to go from here: the interactive docs, the OpenAPI schema, the API's entry points."""
+    base = services(request).settings.public_url
+    return Welcome(
+        name="Bazaar",
+        version=__version__,
+        docs=f"{base}/docs",
+        openapi=f"{base}/openapi.json",
+        links={
+            "sign_up": f"{base}/users",
+            "log_in": f"{base}/auth/token",
+            "me": f"{base}/users/me",
+            "items": f"{base}/items",
+            "health": f"{base}/health",
+            "ready": f"{base}/ready",
+            "metrics": f"{base}/metrics",
+        },
+    )
 
 
 @router.get("/health")

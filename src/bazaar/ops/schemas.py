@@ -9,3 +9,13 @@ from pydantic import BaseModel
 
 class Status(BaseModel):
     status: Literal["ok"] = "ok"
+
+
+class Welcome(BaseModel):
+    """What `GET /` answers: where to go from here."""
+
+    name: str
+    version: str
+    docs: str
+    openapi: str
+    links: dict[str, str]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Literal
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -14,11 +15,13 @@ from bazaar.security import Passwords
 from bazaar.users import changes
 from bazaar.users.schemas import UserCreate
 
+Outcome = Literal["created", "promoted", "already an admin"]
+
 
 async def create_admin(
-    settings: Settings, *, email: str, name: str, ask_password: Callable[[], str]
-) -> bool:
-    """Make `email` an active admin; True when the account is new (then a password is asked)."""
+    settings: Settings, *, email: str, name: str | None, ask_password: Callable[[], str]
+) -> Outcome:
+    """Make `email` an active admin; a new account needs a `name`, and a password is asked."""
     normalised = canonical_email(email)
     passwords = Passwords()
     engine = create_engine(settings)
@@ -28,9 +31,16 @@ async def create_admin(
             await session.connection(execution_options={WRITE: True})
             user = await changes.find_user_by_email(session, normalised)
             if user is not None:
+                if user.is_admin and user.is_active:
+                    return "already an admin"
                 user.is_admin = True
                 user.is_active = True
-                return False
+                return "promoted"
+            if name is None:
+                raise SystemExit(
+                    f"bazaar: no user has the email {normalised}: "
+                    "give --name to create an admin account for it"
+                )
             try:
                 data = UserCreate.model_validate(
                     {"name": name, "email": email, "password": ask_password()}
@@ -41,6 +51,6 @@ async def create_admin(
             hashed = await passwords.hash(data.password)
             user = await changes.create_user(session, data=data, hashed_password=hashed)
             user.is_admin = True
-            return True
+            return "created"
     finally:
         await engine.dispose()
