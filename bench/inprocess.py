@@ -91,14 +91,16 @@ class _Lifespan:
             if message["type"].startswith("lifespan.startup"):
                 self.started.set()
 
-        await self.messages.put({"type": "lifespan.startup"})
-        self.task = asyncio.create_task(
-            self.app(
+        async def lifespan() -> None:
+            # An ASGI app returns an awaitable, which create_task does not take: a coroutine.
+            await self.app(
                 {"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}},
                 self.messages.get,
                 send,
             )
-        )
+
+        await self.messages.put({"type": "lifespan.startup"})
+        self.task = asyncio.create_task(lifespan())
         await self.started.wait()
 
 
