@@ -6,6 +6,7 @@ import asyncio
 import os
 import shutil
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Generator, Iterator
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,31 @@ _SERVERS_BEFORE = pytest.StashKey[int]()
 
 SECRET = "test-secret-key-that-is-long-enough-0123456789"
 BACKENDS = ["sqlite", "postgres"]
+
+
+# Fixtures that start `bazaar serve` processes or a browser, shared by a module's tests.
+_SLOW_FIXTURES = {"server", "browser"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark slow what `make check` leaves out: fault tests and tests of a live server."""
+    for item in items:
+        uses = set(getattr(item, "fixturenames", ()))
+        if uses & _SLOW_FIXTURES or "faults" in item.path.parts:
+            item.add_marker(pytest.mark.slow)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """One line for each reason tests were skipped, however many tests it skipped."""
+    reasons: Counter[str] = Counter()
+    for report in terminalreporter.stats.get("skipped", []):
+        longrepr = report.longrepr
+        reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+        reasons[reason.removeprefix("Skipped: ")] += 1
+    if reasons:
+        terminalreporter.section("skipped")
+        for reason, count in reasons.most_common():
+            terminalreporter.write_line(f"{count} skipped: {reason}")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -101,6 +127,20 @@ def postgres_url() -> Iterator[str]:
         yield url
     finally:
         asyncio.run(run_sql(dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The Redis server that throttle tests share counters in (keys of their own, cleared)."""
+    url = os.environ.get("BAZAAR_TEST_REDIS_URL")
+    if url:
+        return url
+    if os.environ.get("CI") == "true":
+        return "redis://127.0.0.1:6379/0"
+    pytest.skip(
+        "Redis tests need BAZAAR_TEST_REDIS_URL, e.g. redis://127.0.0.1:6379/0 (see README)"
+    )
+    raise AssertionError("unreachable")
 
 
 @pytest.fixture(params=BACKENDS)

@@ -123,6 +123,7 @@ def _logins(output: str) -> list[str]:
     ]
 
 
+@pytest.mark.slow
 def test_demo_data_prints_logins_that_work_and_can_run_twice(tmp_path: Path) -> None:
     with live_server(tmp_path) as server:
         first = bazaar(tmp_path, "demo-data", "--users", "3", "--items", "5")
@@ -219,6 +220,7 @@ def test_a_taken_port_is_one_line_before_migrating(tmp_path: Path) -> None:
     assert rows(tmp_path, "SELECT name FROM sqlite_master") == []
 
 
+@pytest.mark.slow
 def test_served_for_real_the_tutorial_flow_works(tmp_path: Path) -> None:
     with live_server(tmp_path) as server, httpx.Client(base_url=server.url) as client:
         signed_up = client.post(
@@ -242,6 +244,7 @@ def test_served_for_real_the_tutorial_flow_works(tmp_path: Path) -> None:
     assert server.process.returncode == 0
 
 
+@pytest.mark.slow
 def test_served_on_postgres(tmp_path: Path, postgres_url: str) -> None:
     env = {"BAZAAR_DATABASE_URL": postgres_url}
     email = f"pg-{os.getpid()}@example.com"
@@ -316,6 +319,7 @@ def test_every_command_that_needs_the_database_says_so_in_one_line(
     assert PASSWORD not in result.stderr + result.stdout
 
 
+@pytest.mark.slow
 def test_migrate_waits_for_a_database_that_appears(tmp_path: Path, postgres_url: str) -> None:
     name = f"bazaar_late_{uuid.uuid4().hex[:12]}"
     dsn = make_url(postgres_url).set(drivername="postgresql").render_as_string(False)
@@ -349,6 +353,7 @@ def test_migrate_waits_for_a_database_that_appears(tmp_path: Path, postgres_url:
         asyncio.run(run_sql(dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+@pytest.mark.slow
 def test_links_name_where_serve_listens_whatever_the_host(tmp_path: Path) -> None:
     body = {"name": "A", "email": "a@example.com", "password": "quiet-lantern-1"}
     with live_server(tmp_path) as server:

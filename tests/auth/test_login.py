@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 import uuid
 from dataclasses import replace
@@ -129,12 +130,10 @@ async def test_failed_logins_are_throttled_per_address(api: Api) -> None:
     assert "retry-after" in response.headers
 
 
-def _redis_settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"redis_url": "redis://127.0.0.1:6379/0"})
-
-
-async def test_two_instances_share_one_budget_in_redis(settings: Settings, api: Api) -> None:
-    redis_settings = _redis_settings(settings)
+async def test_two_instances_share_one_budget_in_redis(
+    settings: Settings, api: Api, redis_url: str
+) -> None:
+    redis_settings = settings.model_copy(update={"redis_url": redis_url})
     prefix = f"bazaar-test-{uuid.uuid4().hex}"
     email = f"shared-{uuid.uuid4().hex}@example.com"
     first, second = (
@@ -164,22 +163,44 @@ async def test_two_instances_share_one_budget_in_redis(settings: Settings, api: 
             throttle.close()
 
 
+class _WatchedPasswords(Passwords):
+    """Production hashing that counts the verifications running at each moment, and where."""
+
+    def __init__(self) -> None:
+        # No 503 for a login that waits its turn long on a busy machine: not the point here.
+        super().__init__(max_wait=300)
+        self.running = 0
+        self.threads: set[int] = set()
+        self._lock = threading.Lock()
+
+    def _verify(self, password: str, hashed: str | None) -> tuple[bool, str | None]:
+        with self._lock:
+            self.running += 1
+            self.threads.add(threading.get_ident())
+        try:
+            return super()._verify(password, hashed)
+        finally:
+            with self._lock:
+                self.running -= 1
+
+
 async def test_concurrent_logins_do_not_stall_the_event_loop(api: Api) -> None:
-    api.use(passwords=Passwords())  # the production cost is the point here
+    passwords = _WatchedPasswords()  # the production cost is the point here
+    api.use(passwords=passwords)
     users = [await api.sign_up(password="quiet-lantern-1") for _ in range(20)]
-    latencies: list[float] = []
+    answered_while_hashing = 0
     done = asyncio.Event()
 
     async def probe_health() -> None:
-        # Probes are due every 5 ms, and each one's latency counts from when it was due,
-        # as for a client whose request arrives while the event loop is busy.
-        due = time.perf_counter()
+        nonlocal answered_while_hashing
         while not done.is_set():
-            await asyncio.sleep(max(0.0, due - time.perf_counter()))
             response = await api.client.get("/health")
-            latencies.append(time.perf_counter() - due)
             assert response.status_code == 200
-            due = max(due + 0.005, time.perf_counter())
+            # Were a hash run on the event loop, no probe could be answered while it runs:
+            # the loop would be inside it. No clock is read, so a busy machine changes
+            # how many probes overlap a hash, not whether any does.
+            answered_while_hashing += passwords.running > 0
+            await asyncio.sleep(0.005)
 
     async def logins() -> list[int]:
         try:
@@ -190,18 +211,8 @@ async def test_concurrent_logins_do_not_stall_the_event_loop(api: Api) -> None:
         finally:
             done.set()
 
-    started = time.perf_counter()
-    await Passwords().verify("quiet-lantern-1", None)
-    one_hash = time.perf_counter() - started
-
     statuses, _ = await asyncio.gather(logins(), probe_health())
     assert statuses == [200] * 20
-    assert len(latencies) >= 10
-    p99 = sorted(latencies)[int(len(latencies) * 0.99) - 1]
-    # Hashing runs in worker threads, so a health check never waits behind even one
-    # hash (it would if the hashing ran on the event loop).
-    summary = (
-        f"p99 {p99 * 1000:.1f} ms over {len(latencies)} probes; one hash {one_hash * 1000:.1f} ms"
-    )
-    print(f"/health during 20 concurrent logins: {summary}")
-    assert p99 < min(0.1, one_hash), summary
+    assert threading.get_ident() not in passwords.threads
+    assert answered_while_hashing > 0
+    # How long a probe waits meanwhile is the benchmark's to measure (`make bench`).

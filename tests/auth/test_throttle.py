@@ -23,7 +23,6 @@ from tests.factories import Api
 from tests.server import LiveServer, live_server
 
 PASSWORD = "quiet-lantern-1"
-REDIS_URL = "redis://127.0.0.1:6379/0"
 # The test client's own address (httpx's ASGI transport), trusted as a proxy in the tests
 # that speak for several clients through X-Forwarded-For.
 PROXY = "127.0.0.1"
@@ -170,9 +169,9 @@ async def test_40_concurrent_failures_get_20_through(api: Api) -> None:
 
 class TestInRedis:
     @pytest.fixture
-    async def app(self, settings: Settings) -> AsyncIterator[FastAPI]:
+    async def app(self, settings: Settings, redis_url: str) -> AsyncIterator[FastAPI]:
         application = create_app(
-            settings.model_copy(update={"redis_url": REDIS_URL}), passwords=FAST_PASSWORDS
+            settings.model_copy(update={"redis_url": redis_url}), passwords=FAST_PASSWORDS
         )
         async with application.router.lifespan_context(application):
             yield application
@@ -184,15 +183,16 @@ class TestInRedis:
 @pytest.fixture(
     scope="module",
     params=[
-        pytest.param(("sqlite", 1, ""), id="sqlite-memory"),
-        pytest.param(("postgres", 1, ""), id="postgres-memory"),
-        pytest.param(("postgres", 2, REDIS_URL), id="postgres-redis-2-workers"),
+        pytest.param(("sqlite", 1, False), id="sqlite-memory"),
+        pytest.param(("postgres", 1, False), id="postgres-memory"),
+        pytest.param(("postgres", 2, True), id="postgres-redis-2-workers"),
     ],
 )
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
-    backend, workers, redis_url = request.param
+    backend, workers, in_redis = request.param
+    redis_url = request.getfixturevalue("redis_url") if in_redis else ""
     env = {"BAZAAR_TRUSTED_PROXIES": PROXY, "BAZAAR_REDIS_URL": redis_url}
     if backend == "postgres":
         env["BAZAAR_DATABASE_URL"] = request.getfixturevalue("postgres_url")
@@ -214,6 +214,7 @@ async def test_a_burst_at_a_real_server_gets_no_more_than_the_limit(server: Live
     assert statuses == {401: 20, 429: 20}
 
 
+@pytest.mark.slow
 def test_the_server_ignores_forwarded_for_unless_told(tmp_path: Path) -> None:
     """With no trusted proxies (the default), X-Forwarded-For from loopback is not believed."""
     with live_server(tmp_path) as running:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.faults.cluster import Cluster, find_bindir
+from tests.faults.cluster import CLUSTER_USER, Cluster, find_bindir
 
 # (test, figure, value): printed after the run, so that every run reports what it measured.
 FIGURES: list[tuple[str, str, str]] = []
@@ -45,14 +46,29 @@ def _unavailable(reason: str) -> None:
 def cluster() -> Iterator[Cluster]:
     """A PostgreSQL cluster of this run's own, removed at the end (even after a failure)."""
     bindir = find_bindir()
-    if bindir is None or not (bindir / "initdb").exists():
+    missing = [
+        tool
+        for tool in ("initdb", "pg_ctl", "postgres")
+        if not (bindir and (bindir / tool).exists())
+    ]
+    if bindir is None or missing:
         _unavailable(
-            "PostgreSQL's initdb was not found (install PostgreSQL, or set "
-            "BAZAAR_TEST_PG_BINDIR): the PostgreSQL fault tests run a private cluster"
+            f"PostgreSQL's server programs ({', '.join(missing)}) were not found in "
+            f"{bindir or '$PATH, pg_config --bindir or /usr/lib/postgresql/*/bin'} (install "
+            "PostgreSQL's server package, or set BAZAAR_TEST_PG_BINDIR): the fault tests run "
+            "a private cluster they can stop and crash"
         )
         raise AssertionError("unreachable")
-    if os.geteuid() == 0 and shutil.which("runuser") is None:
-        _unavailable("running as root without `runuser`: PostgreSQL refuses to run as root")
+    if os.geteuid() == 0:
+        # PostgreSQL refuses to run as root: the cluster runs as CLUSTER_USER, by runuser.
+        if shutil.which("runuser") is None:
+            _unavailable("running as root without `runuser` (util-linux): it runs PostgreSQL")
+        try:
+            pwd.getpwnam(CLUSTER_USER)
+        except KeyError:
+            _unavailable(
+                f"running as root, and there is no {CLUSTER_USER!r} user to run PostgreSQL"
+            )
     instance = Cluster(bindir)
     try:
         instance.init()

@@ -44,6 +44,7 @@ def test_a_directory_given_by_the_operator_is_used_as_is(
     assert tmp_path.is_dir()
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_the_server_with_the_usual_status(tmp_path: Path) -> None:
     with live_server(tmp_path) as server:
         assert server.stop(signal.SIGINT) == 128 + signal.SIGINT
@@ -51,6 +52,7 @@ def test_ctrl_c_stops_the_server_with_the_usual_status(tmp_path: Path) -> None:
     assert "Traceback" not in server.logs()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("trusted", "statuses"),
     [

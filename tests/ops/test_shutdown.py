@@ -11,6 +11,7 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.ops.promtext import value
 from tests.server import LiveServer, live_server
@@ -60,6 +61,7 @@ def _users(database: Path) -> list[str]:
         return [row[0] for row in connection.execute("SELECT email FROM users")]
 
 
+@pytest.mark.slow
 def test_sigterm_lets_the_request_in_flight_finish_and_exits_0(tmp_path: Path) -> None:
     with live_server(tmp_path) as server, _slow_sign_up(server) as (lock, sign_up):
         server.process.send_signal(signal.SIGTERM)
@@ -76,6 +78,7 @@ def test_sigterm_lets_the_request_in_flight_finish_and_exits_0(tmp_path: Path) -
     assert "Application shutdown complete" in logs
 
 
+@pytest.mark.slow
 def test_in_flight_requests_get_at_most_the_graceful_seconds(tmp_path: Path) -> None:
     with (
         live_server(tmp_path, args=["--graceful-seconds", "1"]) as server,
