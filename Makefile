@@ -5,8 +5,10 @@ BIN := $(VENV)/bin
 # Serving needs the runtime only; testing and linting add the dev tools on top.
 RUNTIME := $(VENV)/.installed-runtime
 DEV := $(VENV)/.installed-dev
-HOST ?= 127.0.0.1
-PORT ?= 8000
+# Where `make run` listens: `make run PORT=8001 HOST=0.0.0.0`. Given on the command line
+# only: shells export HOST as the machine's name, and platforms set PORT for their own use.
+HOST := 127.0.0.1
+PORT := 8000
 
 .DEFAULT_GOAL := help
 .PHONY: help run test check lint format migration bench fuzz clean
@@ -33,7 +35,7 @@ $(DEV): $(RUNTIME)
 	@touch $(DEV)
 
 run: $(RUNTIME) ## migrate, then serve on http://127.0.0.1:8000 (make run PORT=8001 HOST=0.0.0.0)
-	@echo "make: serving on http://$(HOST):$(PORT) (the API's docs at /docs; Ctrl-C stops)"
+	@echo "make: starting Bazaar on http://$(HOST):$(PORT) (the API's docs at /docs; Ctrl-C stops)"
 	$(BIN)/bazaar serve --host $(HOST) --port $(PORT)
 
 test: $(DEV) ## the whole test suite, with coverage (make test PYTEST_ARGS="-x tests/items")
