@@ -17,17 +17,17 @@ help: ## list the targets
 	@echo "Bazaar: make TARGET [VARIABLE=value ...]"
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
+# The pip a venv starts with can be years old: a current one installs from its cache faster.
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit("Bazaar needs Python 3.11 or newer" if sys.version_info < (3, 11) else 0)'
 	@echo "make: creating the virtual environment in $(VENV)"
 	@$(PYTHON) -m venv $(VENV)
-	@# The pip a venv starts with can be years old: a current one installs from its cache faster.
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 
+# --no-compile: Python compiles what it imports on first use; compiling every module of
+# every package at install took 20 of the install's 30 s on this machine.
 $(RUNTIME): $(BIN)/python pyproject.toml constraints.txt
 	@echo "make: installing Bazaar and what it needs to serve into $(VENV) (about a minute the first time)"
-	@# --no-compile: Python compiles what it imports on first use; compiling every module of
-	@# every package at install took 20 of the install's 30 s on this machine.
 	@$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile -c constraints.txt -e .
 	@touch $(RUNTIME)
 
