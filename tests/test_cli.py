@@ -206,6 +206,15 @@ def test_unknown_variables_are_those_no_setting_reads() -> None:
     assert len(setting_variables()) == len(Settings.model_fields)
 
 
+@pytest.mark.parametrize("port", ["70000", "-1", "http"])
+def test_a_port_out_of_range_is_refused_by_the_command_line(tmp_path: Path, port: str) -> None:
+    result = bazaar(tmp_path, "serve", "--port", port)
+    assert result.returncode == 2
+    assert result.stderr.splitlines()[-1] == (
+        f"bazaar serve: error: argument --port: not a port number (0 to 65535): {port}"
+    )
+
+
 def test_a_taken_port_is_one_line_before_migrating(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

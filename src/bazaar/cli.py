@@ -317,6 +317,16 @@ def _seconds(value: str) -> float:
     return seconds
 
 
+def _port(value: str) -> int:
+    try:
+        port = int(value)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port number (0 to 65535): {value}")
+    return port
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bazaar", description=__doc__)
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -339,7 +349,7 @@ def _parser() -> argparse.ArgumentParser:
         "--host", default="127.0.0.1", help="the address to listen on (default: %(default)s)"
     )
     serve.add_argument(
-        "--port", type=int, default=8000, help="the port to listen on (default: %(default)s)"
+        "--port", type=_port, default=8000, help="the port to listen on (default: %(default)s)"
     )
     serve.add_argument(
         "--workers",
