@@ -113,9 +113,11 @@ def test_sqlite_gets_a_private_key_file_that_is_kept(
 def _migrate(folder: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     """`bazaar migrate` on a SQLite file in `folder` (unless `env` names another database)."""
     database = {"BAZAAR_DATABASE_URL": f"sqlite+aiosqlite:///{folder}/bazaar.db"}
+    # Coverage's own variable, by which a subprocess measures itself (under `make test`).
+    measured = {k: v for k, v in os.environ.items() if k.startswith("COVERAGE_")}
     return subprocess.run(
         [sys.executable, "-m", "bazaar", "migrate"],
-        env=database | env,
+        env=measured | database | env,
         cwd=folder,
         capture_output=True,
         text=True,
