@@ -14,6 +14,7 @@ from bazaar.db.replica import Replica
 logger = logging.getLogger(__name__)
 
 SCHEMA_BEHIND = "The database schema is not at the newest migration (run `bazaar migrate`)"
+DRAINING = "Shutting down: finishing the requests it has"
 
 
 class Readiness:
@@ -24,11 +25,14 @@ class Readiness:
     ) -> None:
         self.engine = engine
         self.replica = replica
+        self.draining = False
         self.timeout = timeout
         self._check: asyncio.Task[str | None] | None = None
 
     async def problem(self) -> str | None:
         """What keeps the service from being ready, or None when nothing does."""
+        if self.draining:
+            return DRAINING
         if self._check is None or self._check.done():
             self._check = asyncio.create_task(self._check_database())
         try:
