@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -11,6 +13,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
 from bazaar.addresses import ClientAddress
+from bazaar.auth.pruning import prune_periodically
 from bazaar.auth.router import router as auth_router
 from bazaar.config import Settings
 from bazaar.db.engine import create_engine, sessionmakers
@@ -104,9 +107,15 @@ def create_app(settings: Settings, *, passwords: Passwords | None = None) -> Baz
         if replica is not None:
             await replica.start()
         metrics.worker_started()
+        pruning = asyncio.create_task(
+            prune_periodically(services.executor, settings.prune_interval_seconds)
+        )
         try:
             yield
         finally:
+            pruning.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pruning
             await services.readiness.close()
             if replica is not None:
                 await replica.close()
@@ -128,7 +137,10 @@ def create_app(settings: Settings, *, passwords: Passwords | None = None) -> Baz
         telemetry={"tracing": False, "metrics": False, "logs": False},
         # The docs' order, whatever the order the routes are tried in.
         openapi_tags=[
-            {"name": "auth", "description": "Log in for a bearer token."},
+            {
+                "name": "auth",
+                "description": "Log in for a bearer token and a refresh token; your sessions.",
+            },
             {"name": "users", "description": "Sign up, your own account, and everyone's."},
             {"name": "items", "description": "Items for sale: anyone browses them."},
             {"name": "operations", "description": "Health, readiness and metrics."},
