@@ -44,7 +44,7 @@ async def test_logins_work_and_stay_throttled_without_redis(
             wrong.append(response)
             if response.status_code == 429:
                 break
-    statuses = [r.status_code for r in good + [signed_up] + wrong]
+    statuses = [r.status_code for r in [*good, signed_up, *wrong]]
     logs = "".join(host.logs() for host in stack.hosts)
 
     figure("logins with Redis stopped", [r.status_code for r in good])
