@@ -107,7 +107,8 @@ def _unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+# Package scope: torn down as soon as the cluster tests are done, not at the end of the run.
+@pytest.fixture(scope="package")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     bindir = find_bindir()
     if bindir is None or not (bindir / "pg_basebackup").exists():

@@ -141,6 +141,17 @@ class Host:
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
 
+    def refusing(self) -> bool:
+        """Whether its port refuses connections: every process that held it is gone (the
+        kernel completes handshakes on a listening socket until its last holder exits)."""
+        try:
+            with socket.create_connection((self.address, self.port), timeout=1):
+                return False
+        except ConnectionRefusedError:
+            return True
+        except OSError:
+            return False
+
     def kill_orphans(self) -> None:
         """Whatever is left of the host's process group (workers of a killed supervisor)."""
         if self.process is not None:
@@ -229,6 +240,10 @@ defaults
     retries 3
     option redispatch 1
     retry-on conn-failure
+    # A connection to a host per request: a request is never sent on a kept-alive
+    # connection to a host that has just died (which HAProxy answers by closing the
+    # client's connection, unlogged), only refused by it and redispatched.
+    option http-server-close
 
 frontend bazaar
     bind {proxy}:{port}
@@ -301,6 +316,15 @@ class HAProxy:
             while chunk := sock.recv(65536):
                 chunks.append(chunk)
         return b"".join(chunks).decode()
+
+    def counters(self, *names: str) -> dict[str, int]:
+        """Per host, the sum of these counters of HAProxy's (`eresp`, `srv_abrt`, ...)."""
+        text = self.command("show stat").lstrip("# ")
+        return {
+            row["svname"]: sum(int(row[name] or 0) for name in names)
+            for row in csv.DictReader(io.StringIO(text))
+            if row["pxname"] == "hosts" and row["svname"] not in {"BACKEND", "FRONTEND"}
+        }
 
     def states(self) -> dict[str, str]:
         """Each host's state as HAProxy sees it: UP, DOWN, or a transition ("UP 1/2")."""

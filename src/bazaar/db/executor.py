@@ -268,8 +268,9 @@ class Executor:
         on the primary otherwise, and whenever the replica fails it (no 5xx for that).
         Without a replica this is `read`, at its cost."""
         replica = self._replica
-        if replica is None:
-            return await self.read(read, *args, **kwargs)
+        if replica is None:  # `self.read`'s body: not even a coroutine more than a read
+            async with self._gate.place():
+                return await greenlet_spawn(partial(self._read, read, *args, **kwargs))
         if replica.usable(written_position(request)):
             try:
                 result = await replica.executor.read(read, *args, **kwargs)
