@@ -16,7 +16,6 @@ from tests.factories import Account, account
 
 pytestmark = pytest.mark.slow
 
-MAX_LAG_SECONDS = 0.5  # BAZAAR_REPLICA_MAX_LAG_MS's default
 WITHIN = 30.0
 
 
@@ -130,7 +129,6 @@ async def test_replica_reads_lag_and_failover(cluster_stack: Stack, figure: Figu
     assert normal["replica"] >= 25, normal  # a host may have found it lagging for a moment
     assert own_reads == [200] * 20
     assert own_while_paused == [200] * 10
-    assert moved_after > MAX_LAG_SECONDS  # not before the lag passed the limit
     assert lagging["databases"]["replica"] == "lagging"
     assert while_paused == Counter({"primary": 30})
     assert while_stopped == Counter({"primary": 40})
