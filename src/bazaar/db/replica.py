@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import asyncpg
+from prometheus_client import Counter
 from sqlalchemy import Text, cast, func, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -108,7 +109,7 @@ class Replica:
         replica_url: str,
         max_lag_ms: int,
         executor: Executor,
-        served: Mapping[Role, Any],
+        served: Mapping[Role, Counter],
     ) -> None:
         # Runs the reads the replica serves, on a pool of its own.
         self.executor = executor
@@ -118,6 +119,7 @@ class Replica:
         # A check every fifth of the allowed lag, within reason: an idle replica shows a
         # lag of up to one interval, which must stay well under the limit.
         self.interval = min(max(self.max_lag / 5, 0.02), 1.0)
+        # The reads each role served, for `/metrics`.
         self.served = served
         self.reachable = False
         self.replayed = 0
