@@ -13,4 +13,4 @@ apt-get install -y -qq --no-install-recommends haproxy >/dev/null
 if command -v systemctl >/dev/null && systemctl is-active --quiet haproxy 2>/dev/null; then
     systemctl stop haproxy
 fi
-haproxy -v | head -n 1
+haproxy -v | sed -n 1p
