@@ -98,8 +98,8 @@ async def test_kill_9_of_a_host_under_load(cluster_stack: Stack, figure: Figure)
     assert load.acknowledged, "no write was acknowledged"
     assert lost == []
     assert failed == in_flight, [(o.kind, o.status, o.served_by, o.error) for o in failed]
-    # ...and those were the victim's: the other hosts failed nothing.
-    assert host_errors["h2"] >= len(failed), host_errors
+    # ...and the other hosts failed nothing. (HAProxy's counts are no tally of the victim's
+    # failures: a request it answers by closing the client's connection counts nowhere.)
     assert host_errors["h1"] == host_errors["h3"] == 0, host_errors
     assert sent_to_dead == []
     assert after_rejoin, "the restarted host served nothing"
