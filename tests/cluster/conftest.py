@@ -66,9 +66,16 @@ class Stack:
     # From starting the three hosts at the same moment to all of them serving.
     start_seconds: float
 
-    def client(self, address: str = CLIENT_ADDRESS, *, timeout: float = 20) -> httpx.AsyncClient:
-        """A client of HAProxy, connecting from `address` (a loopback address)."""
-        limits = httpx.Limits(max_connections=50, keepalive_expiry=1.0)
+    def client(
+        self, address: str = CLIENT_ADDRESS, *, timeout: float = 20, keepalive: bool = True
+    ) -> httpx.AsyncClient:
+        """A client of HAProxy, connecting from `address` (a loopback address); without
+        `keepalive`, a connection per request."""
+        limits = httpx.Limits(
+            max_connections=50,
+            max_keepalive_connections=50 if keepalive else 0,
+            keepalive_expiry=1.0,
+        )
         transport = httpx.AsyncHTTPTransport(local_address=address, limits=limits)
         return httpx.AsyncClient(base_url=self.haproxy.url, transport=transport, timeout=timeout)
 
