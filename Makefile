@@ -11,7 +11,7 @@ HOST := 127.0.0.1
 PORT := 8000
 
 .DEFAULT_GOAL := help
-.PHONY: help run test check lint format migration bench fuzz clean
+.PHONY: help run test test-cluster check lint format migration bench fuzz clean
 
 help: ## list the targets
 	@echo "Bazaar: make TARGET [VARIABLE=value ...]"
@@ -45,6 +45,11 @@ test: $(DEV) ## the whole test suite, with coverage (make test PYTEST_ARGS="-x t
 
 check: lint ## lint, then the fast tests (not those marked slow): the edit-test loop
 	$(BIN)/pytest -q -m "not slow" --no-cov $(PYTEST_ARGS)
+
+# Only the cluster tests (also part of `make test`): HAProxy, three hosts, a PostgreSQL
+# primary and replica, Redis; a few minutes. Needs haproxy (.ci/install-haproxy.sh).
+test-cluster: $(DEV) ## only the cluster tests: HAProxy, three hosts, primary and replica
+	$(BIN)/pytest tests/cluster -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(DEV) ## ruff check, ruff format --check, mypy --strict
 	$(BIN)/ruff check src tests bench

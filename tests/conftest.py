@@ -36,10 +36,10 @@ _SLOW_FIXTURES = {"server", "browser"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark slow what `make check` leaves out: fault tests and tests of a live server."""
+    """Mark slow what `make check` leaves out: fault and cluster tests, tests of a live server."""
     for item in items:
         uses = set(getattr(item, "fixturenames", ()))
-        if uses & _SLOW_FIXTURES or "faults" in item.path.parts:
+        if uses & _SLOW_FIXTURES or {"faults", "cluster"} & set(item.path.parts):
             item.add_marker(pytest.mark.slow)
 
 

@@ -98,6 +98,21 @@ def test_env_example_names_every_setting_with_its_default(
     assert Settings(_env_file=None) == defaults
 
 
+def test_a_replica_must_be_postgres_of_a_postgres_primary() -> None:
+    with pytest.raises(ValidationError, match="a streaming replica"):
+        Settings(
+            database_url="postgresql+asyncpg://u@localhost/db",
+            database_replica_url="sqlite+aiosqlite:///replica.db",
+            secret_key=GOOD_KEY,
+        )
+    with pytest.raises(ValidationError, match="needs a PostgreSQL BAZAAR_DATABASE_URL"):
+        Settings(
+            database_url="sqlite+aiosqlite:///:memory:",
+            database_replica_url="postgresql+asyncpg://u@localhost/db",
+            secret_key=GOOD_KEY,
+        )
+
+
 def test_sqlite_gets_a_private_key_file_that_is_kept(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

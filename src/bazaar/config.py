@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     )
 
     database_url: str = "sqlite+aiosqlite:///./bazaar.db"
+    # A PostgreSQL streaming replica of `database_url` for the reads that may lag (SPEC §8).
+    database_replica_url: str = ""
+    # Past this replay lag the replica is skipped, until it catches up again.
+    replica_max_lag_ms: int = Field(default=500, ge=0, le=3_600_000)
     # Validated even when unset: then it is read from (or made into) the SQLite key file.
     secret_key: SecretStr | None = Field(default=None, validate_default=True)
     access_token_minutes: int = Field(default=30, ge=1, le=60 * 24 * 30)
@@ -104,6 +108,27 @@ class Settings(BaseSettings):
                 "use sqlite+aiosqlite://... or postgresql+asyncpg://... "
                 f"(got driver {url.drivername!r})"
             )
+        return value
+
+    @field_validator("database_replica_url")
+    @classmethod
+    def _postgres_replica_url(cls, value: str, info: ValidationInfo) -> str:
+        if not value:
+            return value
+        try:
+            url = make_url(value)
+        except ArgumentError as exc:
+            raise ValueError(f"not a database URL: {exc}") from exc
+        if url.drivername in {"postgresql", "postgres"}:
+            url = url.set(drivername="postgresql+asyncpg")  # as for the primary
+            value = url.render_as_string(hide_password=False)
+        if url.drivername != "postgresql+asyncpg":
+            raise ValueError(
+                f"use postgresql+asyncpg://... (a streaming replica; got driver {url.drivername!r})"
+            )
+        primary = info.data.get("database_url")
+        if primary is not None and make_url(primary).get_backend_name() == "sqlite":
+            raise ValueError("needs a PostgreSQL BAZAAR_DATABASE_URL (its primary)")
         return value
 
     @field_validator("secret_key")
