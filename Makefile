@@ -15,7 +15,7 @@ PORT := 8000
 
 help: ## list the targets
 	@echo "Bazaar: make TARGET [VARIABLE=value ...]"
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z]+:.*## / {printf "  %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  %-13s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 # The pip a venv starts with can be years old: a current one installs from its cache faster.
 $(BIN)/python:
