@@ -10,14 +10,18 @@ from fastapi import APIRouter, FastAPI
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
+from bazaar.accounts.pages import router as account_pages
+from bazaar.accounts.router import router as accounts_router
 from bazaar.addresses import ClientAddress
 from bazaar.auth.router import router as auth_router
+from bazaar.background import Background
 from bazaar.config import Settings
 from bazaar.db.engine import create_engine, sessionmakers
 from bazaar.db.executor import Executor
 from bazaar.db.gate import create_gate
 from bazaar.errors import install_error_handlers
 from bazaar.items.router import router as items_router
+from bazaar.mail.sender import MailSender, transport_for
 from bazaar.middleware import BodyLimit, Head, Observability, TrailingSlash
 from bazaar.ops.docs import mount_docs_assets
 from bazaar.ops.docs import router as docs_router
@@ -67,11 +71,20 @@ def create_app(settings: Settings, *, passwords: Passwords | None = None) -> Baz
         engine = create_engine(settings, autocommit=True)
         metrics.watch_pool(engine)
         gate = create_gate(settings)
+        executor = Executor(engine, gate)
+        mail = MailSender(
+            executor,
+            transport_for(settings.smtp_url.get_secret_value()),
+            metrics,
+            mail_from=settings.mail_from,
+            poll_seconds=settings.mail_poll_seconds,
+            retry_seconds=settings.mail_retry_seconds,
+        )
         services = Services(
             settings=settings,
             engine=engine,
             gate=gate,
-            executor=Executor(engine, gate),
+            executor=executor,
             sessionmakers=sessionmakers(engine),
             readiness=Readiness(engine),
             metrics=metrics,
@@ -79,12 +92,19 @@ def create_app(settings: Settings, *, passwords: Passwords | None = None) -> Baz
             passwords=passwords or Passwords(),
             cursors=Cursors(settings.secret),
             throttle=Throttle(settings),
+            mail=mail,
+            background=Background(),
         )
         app.state.services = services
         metrics.worker_started()
+        mail.start()
         try:
             yield
         finally:
+            # Work the last requests began (a reset link to mail) ends first, then the
+            # sender, while the database is still there for both.
+            await services.background.drain()
+            await mail.stop()
             await services.readiness.close()
             await engine.dispose()
             services.throttle.close()
@@ -103,7 +123,10 @@ def create_app(settings: Settings, *, passwords: Passwords | None = None) -> Baz
         telemetry={"tracing": False, "metrics": False, "logs": False},
         # The docs' order, whatever the order the routes are tried in.
         openapi_tags=[
-            {"name": "auth", "description": "Log in for a bearer token."},
+            {
+                "name": "auth",
+                "description": "Log in for a bearer token; verify your email; reset a password.",
+            },
             {"name": "users", "description": "Sign up, your own account, and everyone's."},
             {"name": "items", "description": "Items for sale: anyone browses them."},
             {"name": "operations", "description": "Health, readiness and metrics."},
@@ -116,7 +139,16 @@ def create_app(settings: Settings, *, passwords: Passwords | None = None) -> Baz
     install_error_handlers(app)
     # Starlette tries routes in order, a microsecond each: the routes most requests
     # take (browsing items) go first.
-    _add_routes(app, items_router, users_router, auth_router, ops_router, docs_router)
+    _add_routes(
+        app,
+        items_router,
+        users_router,
+        auth_router,
+        accounts_router,
+        account_pages,
+        ops_router,
+        docs_router,
+    )
     mount_docs_assets(app)
     app.add_middleware(TrailingSlash)
     if settings.cors_origins:
