@@ -40,7 +40,8 @@ TokenField = Annotated[str, Form(max_length=200)]
 
 def _page(request: Request, template: str, status_code: int = 200, **values: Any) -> HTMLResponse:
     root = str(request.scope.get("root_path", "")).rstrip("/")
-    html = templates().get_template(template).render(root=root, **values)
+    page = {"root": root, "token": "", "problem": None, "done": False, "dead": False} | values
+    html = templates().get_template(template).render(page)
     return HTMLResponse(html, status_code, headers=HEADERS)
 
 
