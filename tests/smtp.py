@@ -62,7 +62,7 @@ class Inbox:
     def url(self) -> str:
         return f"smtp://127.0.0.1:{self.port}"
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 - aiosmtpd's hook
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(message, EmailMessage)
         with self._lock:
@@ -76,12 +76,12 @@ class Inbox:
             return [mail for mail in self.received if to is None or mail.to == to]
 
     async def wait_for(
-        self, count: int, *, to: str | None = None, timeout: float = 30
+        self, count: int, *, to: str | None = None, within: float = 30
     ) -> list[Received]:
-        """The mails (to `to`) once there are `count` of them; fails past `timeout`."""
-        deadline = time.monotonic() + timeout
+        """The mails (to `to`) once there are `count` of them; fails past `within` seconds."""
+        deadline = time.monotonic() + within
         while len(mails := self.mails(to)) < count:
-            assert time.monotonic() < deadline, f"{len(mails)} mails of {count} after {timeout} s"
+            assert time.monotonic() < deadline, f"{len(mails)} mails of {count} after {within} s"
             await asyncio.sleep(0.02)
         return mails
 

@@ -118,6 +118,15 @@ def transport_for(smtp_url: str) -> Transport:
     return SMTPTransport(smtp_url) if smtp_url else LogTransport()
 
 
+def retry_delay(first: timedelta, attempt: int, *, longest: timedelta = MAX_DELAY) -> timedelta:
+    """How long a mail waits after its `attempt`-th failed attempt: `first`, then twice as
+    long each time, up to `longest` (5 s, 10 s, 20 s... an hour: about 30 tries a day)."""
+    # Capped before it is computed: 2 ** attempt grows past what a timedelta holds.
+    doublings = min(attempt - 1, 32)
+    delay: timedelta = first * (1 << doublings)
+    return min(delay, longest)
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -237,8 +246,7 @@ class MailSender:
 
     async def _put_off(self, mail: AnyRow, error: str) -> None:
         now = _now()
-        delay = min(self._first_delay * 2 ** (mail.attempts - 1), self._max_delay)
-        retry_at = now + delay
+        retry_at = now + retry_delay(self._first_delay, mail.attempts, longest=self._max_delay)
         if retry_at - mail.created_at > self._give_up_after:
             if await self._executor.write_one(
                 queries.mark_failed, mail.id, attempt=mail.attempts, now=now, error=error
