@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -13,6 +15,7 @@ from starlette.types import ASGIApp
 from bazaar.accounts.pages import router as account_pages
 from bazaar.accounts.router import router as accounts_router
 from bazaar.addresses import ClientAddress
+from bazaar.auth.pruning import prune_periodically
 from bazaar.auth.router import router as auth_router
 from bazaar.background import Background
 from bazaar.config import Settings
@@ -97,10 +100,16 @@ def create_app(settings: Settings, *, passwords: Passwords | None = None) -> Baz
         )
         app.state.services = services
         metrics.worker_started()
+        pruning = asyncio.create_task(
+            prune_periodically(services.executor, settings.prune_interval_seconds)
+        )
         mail.start()
         try:
             yield
         finally:
+            pruning.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pruning
             # Work the last requests began (a reset link to mail) ends first, then the
             # sender, while the database is still there for both.
             await services.background.drain()
@@ -125,7 +134,10 @@ def create_app(settings: Settings, *, passwords: Passwords | None = None) -> Baz
         openapi_tags=[
             {
                 "name": "auth",
-                "description": "Log in for a bearer token; verify your email; reset a password.",
+                "description": (
+                    "Log in for a bearer token and a refresh token; your sessions; verify your"
+                    " email; reset a password."
+                ),
             },
             {"name": "users", "description": "Sign up, your own account, and everyone's."},
             {"name": "items", "description": "Items for sale: anyone browses them."},

@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bazaar.accounts import changes as accounts
+from bazaar.auth.changes import end_sessions
 from bazaar.auth.queries import Bearer, signed_in_user
 from bazaar.config import Settings
 from bazaar.db.executor import AnyRow, Executor, Runs
@@ -162,8 +163,10 @@ def _caller_and_email(connection: Runs, bearer: Bearer, user_id: int) -> tuple[A
 
 async def set_password(session: AsyncSession, user: User, hashed: str) -> None:
     """Give `user` the password whose hash is `hashed`: the one way a password is set (a
-    change, a reset). Links to reset the old one end with it."""
+    change, a reset). Every session of theirs ends (this one too): whoever held one must
+    prove the new password. Links to reset the old one end with it."""
     user.hashed_password = hashed
+    await end_sessions(session, user.id)
     await accounts.end_tokens(session, user_id=user.id, purpose=accounts.Purpose.RESET_PASSWORD)
     await session.flush()
 
@@ -201,6 +204,9 @@ async def update_user(
             raise Forbidden("current_password is missing or wrong")
     if password is not None:
         await set_password(session, user, password.hashed)
+    if changes.get("is_active") is False and user.is_active:
+        # Deactivated: signed out everywhere (a reactivated account logs in afresh).
+        await end_sessions(session, user.id)
     old_email = user.email
     if new_email:
         if await find_user_by_email(session, changes["email"]) is not None:
