@@ -47,9 +47,14 @@ async def test_a_reset_link_sets_a_new_password_once(api: Api, inbox: Inbox) -> 
     assert await _reset(api, token) == 204
     assert (await api.login(account.email, NEW_PASSWORD)).status_code == 200
     assert (await api.login(account.email, account.password)).status_code == 401
-    # The access token of before the reset no longer works.
+    # Every session ended: the access and refresh tokens of before the reset are refused.
     me = await api.client.get("/users/me", headers=account.headers)
     assert me.status_code == 401
+    refreshed = await api.client.post(
+        "/auth/token", data={"grant_type": "refresh_token", "refresh_token": account.refresh_token}
+    )
+    assert refreshed.status_code == 401
+    assert await api.count("sessions", "revoked_at IS NULL") == 1  # the new login's
     # The link reached the address: it is verified too.
     assert await api.count("users", "is_verified") == 1
 
