@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -181,6 +182,10 @@ class MailSender:
                 await self._task
 
     async def _run(self) -> None:
+        # The first look comes a while after start-up, drawn at random: workers started
+        # together do not all look at once, and a worker that is only starting (or a
+        # test of something else) sees no mail traffic. A request's mail wakes it sooner.
+        await self._sleep(self._poll * random.uniform(0.5, 1.0))  # noqa: S311 - not a secret
         while not self._stopping:
             try:
                 wait = await self.run_once()
@@ -188,10 +193,14 @@ class MailSender:
                 # The database away, say: look again later, as the requests will.
                 logger.exception("the mail sender could not read the outbox")
                 wait = self._poll
-            if wait > 0 and not self._stopping:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._woken.wait(), wait)
-            self._woken.clear()
+            await self._sleep(wait)
+
+    async def _sleep(self, seconds: float) -> None:
+        """Wait `seconds`, or less when woken."""
+        if seconds > 0 and not self._stopping:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._woken.wait(), seconds)
+        self._woken.clear()
 
     async def run_once(self) -> float:
         """Send what is due now; the seconds until more falls due (at most the poll's)."""
