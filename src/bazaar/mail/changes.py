@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from email.utils import make_msgid, parseaddr
+import secrets
+from email.utils import parseaddr
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -12,7 +13,8 @@ from bazaar.mail.models import OutboxMail
 def message_id(mail_from: str) -> str:
     """A new `Message-ID` at the sender's domain."""
     domain = parseaddr(mail_from)[1].rpartition("@")[2] or "localhost"
-    return make_msgid(domain=domain)
+    # Not `email.utils.make_msgid`, which draws on the process's shared `random` state.
+    return f"<{secrets.token_hex(16)}@{domain}>"
 
 
 async def queue_mail(

@@ -119,6 +119,10 @@ def transport_for(smtp_url: str) -> Transport:
     return SMTPTransport(smtp_url) if smtp_url else LogTransport()
 
 
+# A generator of its own: the process's shared `random` state is the caller's business.
+_JITTER = random.SystemRandom()
+
+
 def retry_delay(first: timedelta, attempt: int, *, longest: timedelta = MAX_DELAY) -> timedelta:
     """How long a mail waits after its `attempt`-th failed attempt: `first`, then twice as
     long each time, up to `longest` (5 s, 10 s, 20 s... an hour: about 30 tries a day)."""
@@ -185,7 +189,7 @@ class MailSender:
         # The first look comes a while after start-up, drawn at random: workers started
         # together do not all look at once, and a worker that is only starting (or a
         # test of something else) sees no mail traffic. A request's mail wakes it sooner.
-        await self._sleep(self._poll * random.uniform(0.5, 1.0))  # noqa: S311 - not a secret
+        await self._sleep(self._poll * _JITTER.uniform(0.5, 1.0))
         while not self._stopping:
             try:
                 wait = await self.run_once()
