@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from bazaar.db.engine import Sessionmakers
     from bazaar.db.executor import Executor
     from bazaar.db.gate import Gate
+    from bazaar.db.replica import Replica
     from bazaar.mail.sender import MailSender
     from bazaar.ops.metrics import Metrics
     from bazaar.ops.readiness import Readiness
@@ -40,6 +41,8 @@ class Services:
     throttle: Throttle
     mail: MailSender
     background: Background
+    # The streaming replica, when BAZAAR_DATABASE_REPLICA_URL names one.
+    replica: Replica | None = None
 
 
 def services(connection: HTTPConnection) -> Services:
