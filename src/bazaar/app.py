@@ -15,7 +15,6 @@ from starlette.types import ASGIApp
 from bazaar.accounts.pages import router as account_pages
 from bazaar.accounts.router import router as accounts_router
 from bazaar.addresses import ClientAddress
-from bazaar.auth.pruning import prune_periodically
 from bazaar.auth.router import router as auth_router
 from bazaar.background import Background
 from bazaar.config import Settings
@@ -33,6 +32,7 @@ from bazaar.ops.metrics import Metrics
 from bazaar.ops.readiness import Readiness
 from bazaar.ops.router import router as ops_router
 from bazaar.pagination import Cursors
+from bazaar.pruning import prune_periodically
 from bazaar.security import Passwords, Tokens
 from bazaar.services import Services
 from bazaar.throttle import Throttle
