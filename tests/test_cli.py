@@ -63,20 +63,26 @@ def test_create_admin_creates_then_promotes(tmp_path: Path) -> None:
     )
     assert created.returncode == 0, created.stderr
     assert "created admin boss@example.com" in created.stdout
-    assert rows(tmp_path, "SELECT email, is_admin FROM users") == [("boss@example.com", 1)]
+    assert rows(tmp_path, "SELECT email, is_admin, is_verified FROM users") == [
+        ("boss@example.com", 1, 1)
+    ]
 
     with sqlite3.connect(tmp_path / "bazaar.db") as connection:
-        connection.execute("UPDATE users SET is_admin = 0, is_active = 0")
+        connection.execute("UPDATE users SET is_admin = 0, is_active = 0, is_verified = 0")
     # Promoting needs no name: the account has one.
     promoted = bazaar(tmp_path, "create-admin", "--email", "boss@example.com")
     assert promoted.returncode == 0, promoted.stderr
     assert promoted.stdout == "promoted admin boss@example.com\n"
-    assert rows(tmp_path, "SELECT name, is_admin, is_active FROM users") == [("Boss", 1, 1)]
+    assert rows(tmp_path, "SELECT name, is_admin, is_active, is_verified FROM users") == [
+        ("Boss", 1, 1, 1)
+    ]
 
     again = bazaar(tmp_path, "create-admin", "--email", "BOSS@example.com")
     assert again.returncode == 0, again.stderr
     assert again.stdout == "boss@example.com is already an admin\n"
-    assert rows(tmp_path, "SELECT name, is_admin, is_active FROM users") == [("Boss", 1, 1)]
+    assert rows(tmp_path, "SELECT name, is_admin, is_active, is_verified FROM users") == [
+        ("Boss", 1, 1, 1)
+    ]
 
 
 def test_create_admin_needs_a_name_only_to_create(tmp_path: Path) -> None:
@@ -110,7 +116,7 @@ def test_demo_data_fills_the_database(tmp_path: Path) -> None:
     assert bazaar(tmp_path, "migrate").returncode == 0
     result = bazaar(tmp_path, "demo-data", "--users", "20", "--items", "300", "--seed", "7")
     assert result.returncode == 0, result.stderr
-    assert rows(tmp_path, "SELECT count(*) FROM users") == [(20,)]
+    assert rows(tmp_path, "SELECT count(*), sum(is_verified) FROM users") == [(20, 20)]
     assert rows(tmp_path, "SELECT count(*), count(DISTINCT owner_id) > 10 FROM items") == [(300, 1)]
 
 
@@ -255,7 +261,7 @@ def test_prune_deletes_ended_sessions_and_expired_tokens(tmp_path: Path) -> None
             )
     result = bazaar(tmp_path, "prune")
     assert result.returncode == 0, result.stderr
-    assert "deleted 2 ended sessions and 1 expired refresh tokens" in result.stdout
+    assert "deleted 2 ended sessions, 1 expired refresh tokens, 0 expired links" in result.stdout
     assert rows(tmp_path, "SELECT id FROM sessions") == [("open",)]
     assert rows(tmp_path, "SELECT token_hash FROM refresh_tokens") == [("t1",)]
 

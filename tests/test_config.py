@@ -12,7 +12,7 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 from sqlalchemy.engine import make_url
 
 from bazaar import migrations
@@ -92,6 +92,8 @@ def test_env_example_names_every_setting_with_its_default(
         value = entries[f"{prefix}{field.upper()}"]
         if value == "":
             default = Settings.model_fields[field].default
+            if isinstance(default, SecretStr):
+                default = default.get_secret_value()
             assert default in (None, "", []), f"{field}: write its default in .env.example"
             continue
         monkeypatch.setenv(f"{prefix}{field.upper()}", value)
