@@ -82,6 +82,7 @@ ROUTES = [
     Route("POST", "/auth/verify-email/resend"),
     Route("POST", "/auth/forgot-password", json={"email": "victim@example.com"}),
     Route("POST", "/auth/reset-password", json={"token": "t" * 43, "password": "quiet-lantern-2"}),
+    Route("GET", "/"),
     Route("GET", "/health"),
     Route("GET", "/ready"),
     Route("GET", "/metrics"),
