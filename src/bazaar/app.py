@@ -11,6 +11,9 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
 from bazaar.addresses import ClientAddress
+from bazaar.admin.site import BASE as ADMIN_BASE
+from bazaar.admin.site import mount_admin
+from bazaar.audit.context import Attributed
 from bazaar.auth.router import router as auth_router
 from bazaar.config import Settings
 from bazaar.db.engine import create_engine, sessionmakers
@@ -30,6 +33,9 @@ from bazaar.services import Services
 from bazaar.throttle import Throttle
 from bazaar.users.router import router as users_router
 
+# SQLAdmin's routes end in a slash where it declares them so (its index is `/admin/`).
+ADMIN_PATHS = f"{ADMIN_BASE}/"
+
 
 class Bazaar(FastAPI):
     """FastAPI with observability around the whole stack, so that even a 500 page has an id."""
@@ -39,7 +45,9 @@ class Bazaar(FastAPI):
 
     def build_middleware_stack(self) -> ASGIApp:
         settings = self.settings
-        stack: ASGIApp = BodyLimit(super().build_middleware_stack(), settings.max_body_bytes)
+        stack: ASGIApp = Attributed(
+            BodyLimit(super().build_middleware_stack(), settings.max_body_bytes)
+        )
         if settings.trusted_proxies:
             stack = ClientAddress(stack, settings.trusted_proxies)
         return Observability(Head(stack), self.metrics)
@@ -118,7 +126,8 @@ def create_app(settings: Settings, *, passwords: Passwords | None = None) -> Baz
     # take (browsing items) go first.
     _add_routes(app, items_router, users_router, auth_router, ops_router, docs_router)
     mount_docs_assets(app)
-    app.add_middleware(TrailingSlash)
+    mount_admin(app, settings)
+    app.add_middleware(TrailingSlash, keep=ADMIN_PATHS)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

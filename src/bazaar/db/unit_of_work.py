@@ -9,7 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bazaar.services import services
+from bazaar.services import Services, services
 
 
 @asynccontextmanager
@@ -17,9 +17,16 @@ async def unit_of_work(request: Request, *, write: bool = True) -> AsyncIterator
     """The request's session in one transaction: committed when the block ends, rolled back
     if it raises. For routes that must do slow work (hashing a password) before they hold
     a connection; the others get theirs from `SessionDep`."""
+    async with transaction(services(request), write=write) as session:
+        yield session
+
+
+@asynccontextmanager
+async def transaction(app: Services, *, write: bool = True) -> AsyncIterator[AsyncSession]:
+    """A session of `app` in one transaction, as `unit_of_work` gives it, for a caller
+    that is not a FastAPI route (the admin UI)."""
     # The session takes a connection when it first runs a statement, not before:
     # a request refused on the way in (a bad token) costs no database work.
-    app = services(request)
     async with app.gate.place():
         session = app.sessionmakers[write]()
         try:

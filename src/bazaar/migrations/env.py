@@ -10,6 +10,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import PoolProxiedConnection
 
+from bazaar.audit import models as _audit  # noqa: F401 - registers the table
 from bazaar.config import Settings
 from bazaar.db.base import Base
 from bazaar.db.engine import create_engine

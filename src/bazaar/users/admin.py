@@ -28,8 +28,7 @@ async def create_admin(
             await session.connection(execution_options={WRITE: True})
             user = await changes.find_user_by_email(session, normalised)
             if user is not None:
-                user.is_admin = True
-                user.is_active = True
+                await changes.promote_user(session, user)
                 return False
             try:
                 data = UserCreate.model_validate(
@@ -39,8 +38,7 @@ async def create_admin(
                 problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
                 raise SystemExit(f"bazaar: {problems}") from None
             hashed = await passwords.hash(data.password)
-            user = await changes.create_user(session, data=data, hashed_password=hashed)
-            user.is_admin = True
+            await changes.create_user(session, data=data, hashed_password=hashed, is_admin=True)
             return True
     finally:
         await engine.dispose()

@@ -8,6 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bazaar.audit import changes as audit
 from bazaar.auth.queries import Bearer, signed_in_user
 from bazaar.db.executor import AnyRow, Executor, Runs
 from bazaar.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -51,14 +52,57 @@ async def _flush_unique_email(session: AsyncSession) -> None:
         raise
 
 
-async def create_user(session: AsyncSession, *, data: UserCreate, hashed_password: str) -> User:
-    """Sign a new user up in `session`, with the hash of their password made beforehand."""
+# What the audit trail shows of a user's change (never the password or its hash).
+AUDITED_FIELDS = ("name", "email", "is_active", "is_admin")
+
+
+def _audited(user: User) -> dict[str, object]:
+    return {field: getattr(user, field) for field in AUDITED_FIELDS}
+
+
+async def create_user(
+    session: AsyncSession,
+    *,
+    data: UserCreate,
+    hashed_password: str,
+    is_active: bool = True,
+    is_admin: bool = False,
+) -> User:
+    """Create a user in `session` (an admin's or the command line's doing: sign-ups take
+    the fast path), with the hash of their password made beforehand."""
     if await find_user_by_email(session, data.email) is not None:
         raise Conflict(EMAIL_IN_USE)
-    user = User(name=data.name, email=data.email, hashed_password=hashed_password)
+    user = User(
+        name=data.name,
+        email=data.email,
+        hashed_password=hashed_password,
+        is_active=is_active,
+        is_admin=is_admin,
+    )
     session.add(user)
     await _flush_unique_email(session)
+    created = {field: (None, value) for field, value in _audited(user).items()}
+    await audit.record(
+        session, action="user.create", target_type="user", target_id=user.id, changes=created
+    )
     return user
+
+
+async def promote_user(session: AsyncSession, user: User) -> User:
+    """Make `user` an active admin (`bazaar create-admin` on an existing account)."""
+    before = _audited(user)
+    user.is_admin = True
+    user.is_active = True
+    await _record_update(session, user, before)
+    return user
+
+
+async def _record_update(session: AsyncSession, user: User, before: dict[str, object]) -> None:
+    difference = audit.changed(before, _audited(user))
+    if difference:
+        await audit.record(
+            session, action="user.update", target_type="user", target_id=user.id, changes=difference
+        )
 
 
 @dataclass(frozen=True)
@@ -133,11 +177,16 @@ async def update_user(
         {"is_active", "is_admin"} & changes.keys() and not caller.is_admin
     ):
         raise Forbidden("Only an admin can change is_active or is_admin")
+    before = _audited(user)
     if password is not None:
         if password.replaces is not None and password.replaces != user.hashed_password:
             # Changed by another request since the caller proved the old one.
             raise Forbidden("current_password is missing or wrong")
         user.hashed_password = password.hashed
+        # That it changed, never what to.
+        await audit.record(
+            session, action="user.password_change", target_type="user", target_id=user.id
+        )
     if "email" in changes and changes["email"] != user.email:
         if await find_user_by_email(session, changes["email"]) is not None:
             raise Conflict(EMAIL_IN_USE)
@@ -145,17 +194,24 @@ async def update_user(
     for field in ("name", "is_active", "is_admin"):
         if field in changes:
             setattr(user, field, changes[field])
+    await _record_update(session, user, before)
     await _flush_unique_email(session)
     return user
 
 
 async def rename_user(session: AsyncSession, user: User, *, name: str) -> User:
+    before = _audited(user)
     user.name = name
+    await _record_update(session, user, before)
     await session.flush()
     return user
 
 
 async def delete_user(session: AsyncSession, user: User) -> None:
     """Remove the user; their items go with them (ON DELETE CASCADE)."""
+    gone = {field: (value, None) for field, value in _audited(user).items()}
+    await audit.record(
+        session, action="user.delete", target_type="user", target_id=user.id, changes=gone
+    )
     await session.delete(user)
     await session.flush()

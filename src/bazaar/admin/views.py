@@ -1,0 +1,251 @@
+"""The admin UI's views: SQLAdmin lists and forms, with every change made by Bazaar's services.
+
+SQLAdmin reads (lists, details, the forms' first values) through its own sessions.
+Its writes are replaced here: each goes through the service the API uses (the
+users' rules, the items' version check, the audit trail), in one transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, ClassVar, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from sqladmin import ModelView
+from sqladmin.filters import BooleanFilter, OperationColumnFilter, StaticValuesFilter
+from sqlalchemy import Select, func, select
+from starlette.requests import Request
+from wtforms import BooleanField, FloatField, Form, IntegerField, PasswordField, StringField
+from wtforms.validators import InputRequired, Length
+from wtforms.widgets import HiddenInput
+
+from bazaar.admin.auth import signed_in
+from bazaar.audit.models import AuditEvent
+from bazaar.db.unit_of_work import transaction
+from bazaar.errors import NotFound, PreconditionFailed
+from bazaar.fields import MAX_ID
+from bazaar.items import changes as items
+from bazaar.items.models import Item
+from bazaar.items.schemas import ItemUpdate
+from bazaar.services import Services
+from bazaar.users import changes as users
+from bazaar.users.models import User
+from bazaar.users.schemas import UserAdminUpdate, UserCreate
+
+Model = TypeVar("Model", bound=BaseModel)
+
+# Pages counted past the one shown, for the pager's links to the pages that follow.
+LOOKAHEAD_PAGES = 7
+
+
+class FormProblem(Exception):
+    """What is wrong with a submitted form, in words SQLAdmin shows above it."""
+
+
+class AtLeast(int):
+    """A count that stopped early: more rows than this follow (the pager says so)."""
+
+    def __str__(self) -> str:
+        return f"more than {int(self)}"
+
+
+def _valid(schema: type[Model], values: Mapping[str, Any]) -> Model:
+    """`values` checked by the API's own schema: the UI accepts what the API accepts."""
+    try:
+        return schema.model_validate(dict(values))
+    except ValidationError as exc:
+        problems = (f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise FormProblem("; ".join(problems)) from None
+
+
+def _row_id(pk: Any) -> int:
+    text = str(pk)
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_ID:
+        raise NotFound("No such row")
+    return int(text)
+
+
+class BazaarView(ModelView):
+    """A view whose list pages never count a whole table, with Bazaar's services at hand.
+
+    SQLAdmin counts every row the list's filters match, for its pager: a full
+    `count(*)` of 100,000 items on every first page. Here it counts only as far as the
+    pager's links reach, and says "more than" beyond.
+    """
+
+    can_export = False
+    page_size = 25
+    page_size_options: ClassVar[list[int]] = [25, 50, 100]
+
+    def services(self) -> Services:
+        found: Services = self._admin_ref.app.state.services
+        return found
+
+    async def count(self, request: Request, stmt: Select[Any] | None = None) -> int:
+        if stmt is None:
+            return await super().count(request)
+        # SQLAdmin asks for `SELECT count(*) FROM (<the filtered list>)`.
+        (listed,) = stmt.get_final_froms()
+        page = max(self.validate_page_number(request.query_params.get("page"), 1), 1)
+        size = self.validate_page_number(request.query_params.get("pageSize"), self.page_size)
+        reach = (page + LOOKAHEAD_PAGES) * min(max(size, 1), max(self.page_size_options))
+        bounded = listed.element.order_by(None).limit(reach + 1)  # type: ignore[attr-defined]
+        counted: int = await super().count(
+            request, select(func.count()).select_from(bounded.subquery())
+        )
+        return AtLeast(reach) if counted > reach else counted
+
+
+# Users ----------------------------------------------------------------------------
+
+
+class UserForm(Form):
+    name = StringField("Name", [InputRequired(), Length(max=100)])
+    email = StringField("Email", [InputRequired(), Length(max=200)])
+    is_active = BooleanField("Active")
+    is_admin = BooleanField("Admin")
+
+
+class NewUserForm(UserForm):
+    password = PasswordField("Password", [InputRequired()])
+
+
+_USER_EDIT = ["name", "email", "is_active", "is_admin"]
+_USER_CREATE = ["name", "email", "password", "is_active", "is_admin"]
+
+
+class UserAdmin(BazaarView, model=User):
+    name = "User"
+    name_plural = "Users"
+    icon = "fa-solid fa-user"
+    # Never the password hash: every list, page and form names its columns.
+    column_list: ClassVar[Any] = [
+        User.id,
+        User.name,
+        User.email,
+        User.is_active,
+        User.is_admin,
+        User.created_at,
+    ]
+    column_details_list: ClassVar[Any] = column_list
+    column_searchable_list: ClassVar[Any] = [User.email, User.name]
+    column_sortable_list: ClassVar[Any] = [User.id, User.name, User.email, User.created_at]
+    column_default_sort: ClassVar[Any] = ("id", True)
+    column_filters: ClassVar[Any] = [
+        BooleanFilter(User.is_active, title="Active"),
+        BooleanFilter(User.is_admin, title="Admin"),
+    ]
+    form_columns: ClassVar[Any] = _USER_EDIT
+    form_create_rules: ClassVar[list[str]] = _USER_CREATE
+    form_edit_rules: ClassVar[list[str]] = _USER_EDIT
+    can_delete = False
+
+    async def scaffold_form(self, rules: list[str] | None = None) -> type[Form]:
+        return NewUserForm if rules == _USER_CREATE else UserForm
+
+    async def insert_model(self, request: Request, data: dict[str, Any]) -> User:
+        new = _valid(UserCreate, {key: data[key] for key in ("name", "email", "password")})
+        app = self.services()
+        # As at sign-up: hashed before the transaction holds a connection.
+        hashed = await app.passwords.hash(new.password)
+        async with transaction(app) as session:
+            return await users.create_user(
+                session,
+                data=new,
+                hashed_password=hashed,
+                is_active=bool(data["is_active"]),
+                is_admin=bool(data["is_admin"]),
+            )
+
+    async def update_model(self, request: Request, pk: str, data: dict[str, Any]) -> User:
+        change = _valid(UserAdminUpdate, {key: data[key] for key in _USER_EDIT})
+        async with transaction(self.services()) as session:
+            user = await users.get_user(session, _row_id(pk))
+            return await users.update_user(session, user, data=change, caller=signed_in(request))
+
+
+# Items ----------------------------------------------------------------------------
+
+
+class ItemForm(Form):
+    name = StringField("Name", [InputRequired(), Length(max=100)])
+    price = FloatField("Price", [InputRequired()])
+    # The version the form was opened at: a change made meanwhile is not overwritten.
+    version = IntegerField(widget=HiddenInput())
+
+
+class ItemAdmin(BazaarView, model=Item):
+    name = "Item"
+    name_plural = "Items"
+    icon = "fa-solid fa-tag"
+    column_list: ClassVar[Any] = [
+        Item.id,
+        Item.name,
+        Item.price,
+        Item.owner_id,
+        Item.version,
+        Item.created_at,
+    ]
+    column_searchable_list: ClassVar[Any] = [Item.name]
+    column_sortable_list: ClassVar[Any] = [Item.id, Item.name, Item.price, Item.created_at]
+    column_default_sort: ClassVar[Any] = ("id", True)
+    column_filters: ClassVar[Any] = [
+        OperationColumnFilter(Item.owner_id, title="Owner id"),
+        OperationColumnFilter(Item.price, title="Price from", parameter_name="price_from"),
+        OperationColumnFilter(Item.price, title="Price to", parameter_name="price_to"),
+    ]
+    form_columns: ClassVar[Any] = ["name", "price", "version"]
+    form = ItemForm
+    can_create = False
+
+    async def update_model(self, request: Request, pk: str, data: dict[str, Any]) -> Item:
+        change = _valid(ItemUpdate, {"name": data["name"], "price": data["price"]})
+        async with transaction(self.services()) as session:
+            item = await items.lock_item(session, _row_id(pk))
+            try:
+                items.check_version(item, {data["version"]})
+            except PreconditionFailed:
+                raise FormProblem(
+                    "This item was changed by someone else after this form was opened: "
+                    "reload the page to see the change, then edit it again."
+                ) from None
+            return await items.update_item(session, item, data=change)
+
+    async def delete_model(self, request: Request, pk: Any) -> None:
+        async with transaction(self.services()) as session:
+            item = await items.lock_item(session, _row_id(pk))
+            await items.delete_item(session, item)
+
+
+# Audit events ---------------------------------------------------------------------
+
+
+class AuditEventAdmin(BazaarView, model=AuditEvent):
+    name = "Audit event"
+    name_plural = "Audit events"
+    icon = "fa-solid fa-clipboard-list"
+    can_create = False
+    can_edit = False
+    can_delete = False
+    column_list: ClassVar[Any] = [
+        AuditEvent.id,
+        AuditEvent.created_at,
+        AuditEvent.actor_id,
+        AuditEvent.action,
+        AuditEvent.target_type,
+        AuditEvent.target_id,
+        AuditEvent.changes,
+        AuditEvent.request_id,
+        AuditEvent.client_address,
+    ]
+    column_sortable_list: ClassVar[Any] = [AuditEvent.id]
+    column_default_sort: ClassVar[Any] = ("id", True)
+    column_filters: ClassVar[Any] = [
+        OperationColumnFilter(AuditEvent.actor_id, title="Actor id"),
+        StaticValuesFilter(
+            AuditEvent.target_type,
+            values=[("user", "User"), ("item", "Item"), ("session", "Session")],
+            title="Target type",
+        ),
+        OperationColumnFilter(AuditEvent.target_id, title="Target id"),
+    ]
