@@ -1,0 +1,138 @@
+"""The audit trail of the API: who changed what, from where, in the change's transaction."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import select
+
+from bazaar.audit import changes as audit
+from bazaar.users.models import User
+from tests.audit.events import audit_events
+from tests.factories import Api
+
+
+async def test_an_admins_change_is_recorded_with_who_where_and_which_request(api: Api) -> None:
+    admin = await api.user(admin=True)
+    user = await api.user(name="Before")
+    response = await api.client.patch(
+        f"/users/{user.id}",
+        json={"name": "After", "is_active": False},
+        headers=admin.headers | {"X-Request-ID": "audit-req-1"},
+    )
+    assert response.status_code == 200, response.text
+
+    (event,) = await audit_events(api.app)
+    assert event["actor_id"] == admin.id
+    assert event["action"] == "user.update"
+    assert (event["target_type"], event["target_id"]) == ("user", str(user.id))
+    assert event["changes"] == {
+        "name": {"old": "Before", "new": "After"},
+        "is_active": {"old": True, "new": False},
+    }
+    assert event["request_id"] == "audit-req-1"
+    # httpx's ASGI transport calls from this address.
+    assert event["client_address"] == "127.0.0.1"
+    assert event["created_at"] is not None
+
+
+async def test_a_password_change_is_recorded_and_no_secret_is(api: Api) -> None:
+    user = await api.user()
+    new_password = "a-brand-new-secret-9"
+    response = await api.client.patch(
+        "/users/me",
+        json={"password": new_password, "current_password": user.password},
+        headers=user.headers,
+    )
+    assert response.status_code == 200, response.text
+
+    (event,) = await audit_events(api.app)
+    assert (event["actor_id"], event["action"]) == (user.id, "user.password_change")
+    assert event["changes"] is None
+    stored_hash = await api.sql("SELECT hashed_password FROM users WHERE id = :id", id=user.id)
+    everything = json.dumps(event, default=str)
+    for secret in (user.password, new_password, stored_hash, "$argon2", user.token):
+        assert secret not in everything
+
+
+async def test_an_email_change_records_the_old_and_new_address(api: Api) -> None:
+    user = await api.user()
+    response = await api.client.patch(
+        "/users/me", json={"email": "Moved@Example.com"}, headers=user.headers
+    )
+    assert response.status_code == 200, response.text
+    (event,) = await audit_events(api.app)
+    assert event["action"] == "user.update"
+    assert event["changes"] == {"email": {"old": user.email, "new": "moved@example.com"}}
+
+
+async def test_an_account_deletion_is_recorded_and_outlives_the_account(api: Api) -> None:
+    user = await api.user(name="Leaving")
+    response = await api.client.delete(f"/users/{user.id}", headers=user.headers)
+    assert response.status_code == 204
+    (event,) = await audit_events(api.app)
+    assert (event["actor_id"], event["action"]) == (user.id, "user.delete")
+    assert event["target_id"] == str(user.id)
+    assert event["changes"]["email"] == {"old": user.email, "new": None}
+    assert await api.count("users", "id = :id", id=user.id) == 0
+
+
+async def test_an_admins_changes_to_an_item_are_recorded(api: Api) -> None:
+    admin = await api.user(admin=True)
+    owner = await api.user()
+    item = await api.item(owner, name="Lamp", price=10)
+    response = await api.client.patch(
+        f"/items/{item['id']}", json={"price": 12.5}, headers=admin.headers
+    )
+    assert response.status_code == 200
+    response = await api.client.delete(f"/items/{item['id']}", headers=admin.headers)
+    assert response.status_code == 204
+
+    update, deletion = await audit_events(api.app)
+    assert (update["actor_id"], update["action"]) == (admin.id, "item.update")
+    assert update["changes"] == {"price": {"old": 10.0, "new": 12.5}}
+    assert (deletion["action"], deletion["target_id"]) == ("item.delete", str(item["id"]))
+    assert deletion["changes"]["owner_id"] == {"old": owner.id, "new": None}
+
+
+async def test_a_change_that_rolls_back_leaves_no_row(api: Api) -> None:
+    user = await api.user()
+    other = await api.user()
+    # The password change is recorded first; the taken email then fails the request.
+    response = await api.client.patch(
+        "/users/me",
+        json={
+            "password": "a-brand-new-secret-9",
+            "current_password": user.password,
+            "email": other.email,
+        },
+        headers=user.headers,
+    )
+    assert response.status_code == 400, response.text
+    assert await audit_events(api.app) == []
+    # Nothing else of the request stayed either.
+    assert (await api.login(user.email, user.password)).status_code == 200
+
+
+async def test_a_change_that_changes_nothing_records_nothing(api: Api) -> None:
+    user = await api.user(name="Same")
+    response = await api.client.patch("/users/me", json={"name": "Same"}, headers=user.headers)
+    assert response.status_code == 200
+    assert await audit_events(api.app) == []
+
+
+@pytest.mark.parametrize("field", ["password", "hashed_password", "token", "current_password"])
+async def test_the_writer_refuses_a_secret(api: Api, field: str) -> None:
+    user = await api.user()
+    async with api.app.state.services.sessionmakers[True]() as session:
+        found = await session.scalar(select(User).where(User.id == user.id))
+        assert found is not None
+        with pytest.raises(ValueError, match="never audited"):
+            await audit.record(
+                session,
+                action="user.update",
+                target_type="user",
+                target_id=found.id,
+                changes={field: ("old", "new")},
+            )
