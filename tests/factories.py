@@ -22,6 +22,7 @@ class Account:
     email: str
     password: str
     token: str
+    refresh_token: str = ""
 
     @property
     def headers(self) -> dict[str, str]:
@@ -39,7 +40,8 @@ async def account(client: httpx.AsyncClient, *, name: str = "Test User") -> Acco
     user_id = response.json()["id"]
     response = await client.post("/auth/token", data={"username": email, "password": password})
     assert response.status_code == 200, response.text
-    return Account(user_id, email, password, response.json()["access_token"])
+    tokens = response.json()
+    return Account(user_id, email, password, tokens["access_token"], tokens["refresh_token"])
 
 
 class Api:
@@ -72,7 +74,10 @@ class Api:
             await self.sql("UPDATE users SET is_admin = true WHERE id = :id", id=body["id"])
         response = await self.login(body["email"], password)
         assert response.status_code == 200, response.text
-        return Account(body["id"], body["email"], password, response.json()["access_token"])
+        tokens = response.json()
+        return Account(
+            body["id"], body["email"], password, tokens["access_token"], tokens["refresh_token"]
+        )
 
     async def item(
         self, owner: Account, *, name: str = "Lamp", price: float = 10.0

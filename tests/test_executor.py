@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 from sqlalchemy import delete, insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bazaar.auth.queries import Bearer, read_credentials, signed_in_user
+from bazaar.auth.models import LoginSession
+from bazaar.auth.queries import Bearer, open_sessions, read_credentials, signed_in_user
 from bazaar.config import Settings
 from bazaar.db.engine import create_engine
 from bazaar.db.executor import AnyRow, Executor, Runs
@@ -60,8 +61,13 @@ async def _both_ways(
     return _shape(driver), _shape(own)
 
 
+# The session of `_only_owner`'s user.
+SESSION_ID = "owner-session"
+
+
 async def _only_owner(engine: AsyncEngine) -> int:
-    """Empty tables but for one user, `owner@example.com` with the hash "h"; their id."""
+    """Empty tables but for one user, `owner@example.com` with the hash "h" and the open
+    session `SESSION_ID`; their id."""
     async with engine.begin() as connection:
         await connection.execute(delete(Item))
         await connection.execute(delete(User))
@@ -69,6 +75,11 @@ async def _only_owner(engine: AsyncEngine) -> int:
         user_id: int = (
             await connection.execute(insert(User).returning(User.id), values)
         ).scalar_one()
+        now = datetime.now(UTC)
+        opened = {"created_at": now, "last_used_at": now, "expires_at": now + timedelta(days=1)}
+        await connection.execute(
+            insert(LoginSession), {"id": SESSION_ID, "user_id": user_id, **opened}
+        )
         return user_id
 
 
@@ -88,9 +99,10 @@ async def _compare(settings: Settings, rows: list[tuple[str, float]]) -> None:
                 ],
             )
             ids = (await connection.execute(text("SELECT id FROM items"))).scalars().all()
-        bearer = Bearer(tokens.read(tokens.issue(user_id, "h")), tokens)  # type: ignore[arg-type]
+        bearer = Bearer(tokens.read(tokens.issue(user_id, SESSION_ID)), tokens)  # type: ignore[arg-type]
         checks: list[tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = [
             (signed_in_user, (bearer,), {}),
+            (open_sessions, (bearer,), {}),
             (users.read_user, (user_id,), {}),
             (read_credentials, ("owner@example.com",), {}),
             (read_credentials, ("nobody@example.com",), {}),
@@ -167,7 +179,7 @@ async def test_postgresql_hot_statements_run_on_the_driver(settings: Settings) -
         user_id = await _only_owner(engine)
         executor = Executor(engine, create_gate(settings))
         tokens = Tokens(SECRET, timedelta(minutes=5))
-        claims = tokens.read(tokens.issue(user_id, "h"))
+        claims = tokens.read(tokens.issue(user_id, SESSION_ID))
         assert claims is not None
 
         def hot(connection: Runs) -> tuple[str, bool]:

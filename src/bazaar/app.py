@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -14,6 +16,7 @@ from bazaar.addresses import ClientAddress
 from bazaar.admin.site import BASE as ADMIN_BASE
 from bazaar.admin.site import mount_admin
 from bazaar.audit.context import Attributed
+from bazaar.auth.pruning import prune_periodically
 from bazaar.auth.router import router as auth_router
 from bazaar.config import Settings
 from bazaar.db.engine import create_engine, sessionmakers
@@ -90,9 +93,15 @@ def create_app(settings: Settings, *, passwords: Passwords | None = None) -> Baz
         )
         app.state.services = services
         metrics.worker_started()
+        pruning = asyncio.create_task(
+            prune_periodically(services.executor, settings.prune_interval_seconds)
+        )
         try:
             yield
         finally:
+            pruning.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await pruning
             await services.readiness.close()
             await engine.dispose()
             services.throttle.close()
@@ -111,7 +120,10 @@ def create_app(settings: Settings, *, passwords: Passwords | None = None) -> Baz
         telemetry={"tracing": False, "metrics": False, "logs": False},
         # The docs' order, whatever the order the routes are tried in.
         openapi_tags=[
-            {"name": "auth", "description": "Log in for a bearer token."},
+            {
+                "name": "auth",
+                "description": "Log in for a bearer token and a refresh token; your sessions.",
+            },
             {"name": "users", "description": "Sign up, your own account, and everyone's."},
             {"name": "items", "description": "Items for sale: anyone browses them."},
             {"name": "operations", "description": "Health, readiness and metrics."},

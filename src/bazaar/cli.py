@@ -1,4 +1,4 @@
-"""The `bazaar` command: serve, migrate, create-admin, demo-data."""
+"""The `bazaar` command: serve, migrate, create-admin, demo-data, prune."""
 
 from __future__ import annotations
 
@@ -185,6 +185,27 @@ def _demo_data(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _prune(settings: Settings, args: argparse.Namespace) -> int:
+    from bazaar.auth.pruning import Pruned, prune
+    from bazaar.db.engine import create_engine
+    from bazaar.db.executor import Executor
+    from bazaar.db.gate import create_gate
+
+    async def run() -> Pruned:
+        engine = create_engine(settings, autocommit=True)
+        try:
+            return await prune(Executor(engine, create_gate(settings)))
+        finally:
+            await engine.dispose()
+
+    pruned = asyncio.run(run())
+    print(
+        f"deleted {pruned.sessions} ended sessions "
+        f"and {pruned.refresh_tokens} expired refresh tokens"
+    )
+    return 0
+
+
 def _wait_for_database(settings: Settings, seconds: float) -> None:
     """Return once the database takes a connection; exit with one line if `seconds` pass first."""
     reason = asyncio.run(_first_connection(settings, seconds))
@@ -311,6 +332,14 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--items", type=int, default=1000)
     demo.add_argument("--seed", type=int, default=None)
     demo.set_defaults(run=_demo_data)
+
+    prune = commands.add_parser(
+        "prune",
+        parents=[database],
+        help="delete ended sessions and expired refresh tokens now (each worker also does "
+        "it every BAZAAR_PRUNE_INTERVAL_SECONDS)",
+    )
+    prune.set_defaults(run=_prune)
     return parser
 
 

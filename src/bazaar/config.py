@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///./bazaar.db"
     secret_key: SecretStr | None = None
     access_token_minutes: int = Field(default=30, ge=1, le=60 * 24 * 30)
+    # A refresh token's life, renewed by each use; a session's absolute life, whatever its
+    # use. Fractions are allowed (tests shorten them to seconds).
+    refresh_token_days: float = Field(default=14, gt=0, le=3650)
+    session_days: float = Field(default=30, gt=0, le=3650)
+    # How often each worker deletes ended sessions and expired refresh tokens.
+    prune_interval_seconds: float = Field(default=3600, gt=0)
     # Enough connections to keep PostgreSQL busy from one worker; under heavier load
     # requests wait for a pooled connection rather than open and close extra ones.
     pool_size: int = Field(default=20, ge=1, le=1000)

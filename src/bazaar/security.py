@@ -1,11 +1,12 @@
-"""Password hashing (argon2id, off the event loop) and signed access tokens (JWT, HS256)."""
+"""Password hashing (argon2id, off the event loop), signed access tokens (JWT, HS256), and
+the random secrets of sessions and links."""
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import hmac
 import os
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -117,18 +118,30 @@ class Passwords:
 # Tokens whose signature and claims each worker has checked already: one per active
 # session is plenty, and the oldest unused go first.
 VERIFIED_TOKENS = 4096
+# The longest session id a token may name (ours are 22 characters).
+SESSION_ID_LENGTH = 32
 
 
 @dataclass(frozen=True)
 class TokenClaims:
     user_id: int
-    password_stamp: str
+    # The session the token was issued in: it works while that session is open.
+    session_id: str
     # When the token stops working, in seconds since the epoch.
     expires: int
 
 
+def _is_session_id(value: object) -> bool:
+    return (
+        isinstance(value, str)
+        and 0 < len(value) <= SESSION_ID_LENGTH
+        and value.isascii()
+        and all(c.isalnum() or c in "-_" for c in value)
+    )
+
+
 class Tokens:
-    """Issues and reads HS256 access tokens bound to the user's password."""
+    """Issues and reads HS256 access tokens, each naming its user and session."""
 
     def __init__(self, secret: str, lifetime: timedelta) -> None:
         self.secret = secret
@@ -136,21 +149,17 @@ class Tokens:
         # Checking a token's signature and claims is a third of the work of a signed-in
         # read. The outcome for a given token never changes except for its expiry, which
         # `read` checks every time; only genuine tokens are kept, so forgeries cannot
-        # push them out.
+        # push them out. Whether its session is still open is not a property of the
+        # token: the database says, on every request (see `bazaar.auth.queries`).
         self._verified = functools.lru_cache(maxsize=VERIFIED_TOKENS)(self._verify)
 
-    def password_stamp(self, hashed_password: str) -> str:
-        """A short keyed digest of the hash: a token made before a password change stops working."""
-        digest = hmac.new(self.secret.encode(), hashed_password.encode(), hashlib.sha256)
-        return digest.hexdigest()[:16]
-
-    def issue(self, user_id: int, hashed_password: str, *, now: datetime | None = None) -> str:
+    def issue(self, user_id: int, session_id: str, *, now: datetime | None = None) -> str:
         issued = now or datetime.now(UTC)
         claims = {
             "sub": str(user_id),
+            "sid": session_id,
             "iat": issued,
             "exp": issued + self.lifetime,
-            "pwd": self.password_stamp(hashed_password),
         }
         return jwt.encode(claims, self.secret, algorithm=ALGORITHM)
 
@@ -169,15 +178,34 @@ class Tokens:
             token,
             self.secret,
             algorithms=[ALGORITHM],
-            options={"require": ["sub", "exp", "iat"]},
+            options={"require": ["sub", "sid", "exp", "iat"]},
         )
-        subject, stamp, expires = claims["sub"], claims.get("pwd"), claims["exp"]
+        subject, session_id, expires = claims["sub"], claims["sid"], claims["exp"]
         if (
             not isinstance(subject, str)
             or not (subject.isascii() and subject.isdigit())
             or not 1 <= int(subject) <= MAX_ID
-            or not isinstance(stamp, str)
+            or not _is_session_id(session_id)
         ):
             raise ValueError("not a Bazaar access token")
         # As PyJWT reads it when it checks expiry.
-        return TokenClaims(user_id=int(subject), password_stamp=stamp, expires=int(expires))
+        return TokenClaims(user_id=int(subject), session_id=session_id, expires=int(expires))
+
+
+def new_secret_token() -> str:
+    """256 random bits, URL-safe: a refresh token or a link's token."""
+    return secrets.token_urlsafe(32)
+
+
+def new_session_id() -> str:
+    """128 random bits, URL-safe (22 characters)."""
+    return secrets.token_urlsafe(16)
+
+
+def token_hash(token: str) -> str:
+    """What is stored of a secret token: its SHA-256, in hex.
+
+    Looked up by equality in an index: a comparison's timing could only tell an attacker
+    about hashes of tokens they already hold, never a token they lack.
+    """
+    return hashlib.sha256(token.encode()).hexdigest()

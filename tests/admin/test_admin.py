@@ -386,3 +386,61 @@ async def test_pages_are_same_origin_only_and_assets_are_served_by_bazaar(api: A
     # Links are written from the public URL, whatever Host a request names.
     elsewhere = await api.client.get("/admin/", headers={"Host": "evil.example"})
     assert elsewhere.headers["location"] == f"{ORIGIN}/admin/login"
+
+
+async def test_an_admin_revokes_a_session_through_the_sessions_service(api: Api) -> None:
+    admin = await admin_signed_in(api)
+    user = await api.user(name="Gil")
+    other = await api.login(user.email, user.password)
+    assert other.status_code == 200
+    listed = (await api.client.get("/auth/sessions", headers=user.headers)).json()
+    current = next(s["id"] for s in listed if s["current"])
+    kept = next(s["id"] for s in listed if not s["current"])
+
+    page = await api.client.get(
+        "/admin/login-session/list", params={"user_id": user.id, "user_id_op": "equals"}
+    )
+    assert current in page.text
+    assert kept in page.text
+    assert "of 2 items" in page.text
+    # The action's link only asks: nothing ends on a GET.
+    asked = await api.client.get("/admin/login-session/action/revoke", params={"pks": current})
+    assert asked.status_code == 200
+    assert current in asked.text
+    assert (await api.client.get("/users/me", headers=user.headers)).status_code == 200
+
+    form = {"pks": current}
+    foreign = await api.client.post(
+        "/admin/login-session/revoke", data=form, headers={"Origin": "http://evil.example"}
+    )
+    assert foreign.status_code == 403
+    assert (await api.client.get("/users/me", headers=user.headers)).status_code == 200
+
+    revoked = await api.client.post("/admin/login-session/revoke", data=form, headers=SAME_ORIGIN)
+    assert revoked.status_code == 302
+    assert (await api.client.get("/users/me", headers=user.headers)).status_code == 401
+    # Only that one: the user's other session goes on.
+    token = other.json()["access_token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    assert (await api.client.get("/users/me", headers=headers)).status_code == 200
+    event = (await audit_events(api.app))[-1]
+    assert (event["actor_id"], event["action"], event["target_id"]) == (
+        admin.id,
+        "session.revoke",
+        str(user.id),
+    )
+    assert event["changes"] == {"session": {"old": current, "new": None}}
+    # Revoked already: asking again offers nothing to revoke.
+    again = await api.client.get("/admin/login-session/action/revoke", params={"pks": current})
+    assert "None of the sessions chosen is open" in again.text
+
+
+async def test_signing_out_ends_the_admins_session(api: Api) -> None:
+    admin = await admin_signed_in(api)
+    listed = (await api.client.get("/auth/sessions", headers=admin.headers)).json()
+    assert len(listed) == 2  # the API login's, and the admin UI's
+    assert (await api.client.get("/admin/logout")).status_code == 302
+    listed = (await api.client.get("/auth/sessions", headers=admin.headers)).json()
+    assert [s["current"] for s in listed] == [True]
+    event = (await audit_events(api.app))[-1]
+    assert (event["actor_id"], event["action"]) == (admin.id, "session.revoke")

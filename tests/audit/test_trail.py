@@ -23,7 +23,14 @@ async def test_an_admins_change_is_recorded_with_who_where_and_which_request(api
     )
     assert response.status_code == 200, response.text
 
-    (event,) = await audit_events(api.app)
+    # Deactivated: the user's sessions end, and that is recorded too.
+    ended, event = await audit_events(api.app)
+    assert (ended["actor_id"], ended["action"], ended["target_id"]) == (
+        admin.id,
+        "user.sessions_revoke",
+        str(user.id),
+    )
+    assert ended["changes"] == {"open_sessions": {"old": 1, "new": 0}}
     assert event["actor_id"] == admin.id
     assert event["action"] == "user.update"
     assert (event["target_type"], event["target_id"]) == ("user", str(user.id))
@@ -47,11 +54,12 @@ async def test_a_password_change_is_recorded_and_no_secret_is(api: Api) -> None:
     )
     assert response.status_code == 200, response.text
 
-    (event,) = await audit_events(api.app)
+    event, ended = await audit_events(api.app)
     assert (event["actor_id"], event["action"]) == (user.id, "user.password_change")
     assert event["changes"] is None
+    assert (ended["action"], ended["target_id"]) == ("user.sessions_revoke", str(user.id))
     stored_hash = await api.sql("SELECT hashed_password FROM users WHERE id = :id", id=user.id)
-    everything = json.dumps(event, default=str)
+    everything = json.dumps([event, ended], default=str)
     for secret in (user.password, new_password, stored_hash, "$argon2", user.token):
         assert secret not in everything
 
@@ -120,6 +128,33 @@ async def test_a_change_that_changes_nothing_records_nothing(api: Api) -> None:
     response = await api.client.patch("/users/me", json={"name": "Same"}, headers=user.headers)
     assert response.status_code == 200
     assert await audit_events(api.app) == []
+
+
+async def test_session_revocations_are_recorded_under_their_user(api: Api) -> None:
+    admin = await api.user(admin=True)
+    user = await api.user()
+    second = await api.login(user.email, user.password)
+    session_id = next(
+        s["id"]
+        for s in (await api.client.get("/auth/sessions", headers=user.headers)).json()
+        if not s["current"]
+    )
+    response = await api.client.delete(f"/auth/sessions/{session_id}", headers=user.headers)
+    assert response.status_code == 204
+    response = await api.client.delete(f"/users/{user.id}/sessions", headers=admin.headers)
+    assert response.status_code == 204
+
+    own, by_admin = await audit_events(api.app)
+    assert (own["actor_id"], own["action"], own["target_id"]) == (
+        user.id,
+        "session.revoke",
+        str(user.id),
+    )
+    assert own["changes"] == {"session": {"old": session_id, "new": None}}
+    assert (by_admin["actor_id"], by_admin["action"]) == (admin.id, "user.sessions_revoke")
+    assert by_admin["changes"] == {"open_sessions": {"old": 1, "new": 0}}
+    refresh_token = second.json()["refresh_token"]
+    assert refresh_token not in json.dumps([own, by_admin], default=str)
 
 
 @pytest.mark.parametrize("field", ["password", "hashed_password", "token", "current_password"])

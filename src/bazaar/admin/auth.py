@@ -1,16 +1,20 @@
 """Signing in to the admin UI: the login of `POST /auth/token`, and a signed cookie.
 
-The cookie is Starlette's `SessionMiddleware`, the one SQLAdmin's backend is built
-on: a signed (not encrypted) JSON of the admin's id and a stamp of their password
-hash, re-signed on every response, so that it expires after 8 idle hours. The user is
-read again on every request: a deactivated or demoted admin, or one whose password
-changed, is out at once.
+A sign-in opens a session, as a login of the API does (`auth.changes.open_session`):
+it is listed with the admin's others, and ends as they do (sign-out, revocation, a
+password change, a deactivation). The cookie is Starlette's `SessionMiddleware`, the
+one SQLAdmin's backend is built on: a signed (not encrypted) JSON of the admin's id
+and session id, re-signed on every response, so that it expires after 8 idle hours.
+The admin and their session are read again on every request: a deactivated or demoted
+admin, or one whose session ended, is out at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
@@ -19,11 +23,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bazaar.addresses import address_of
-from bazaar.admin.queries import signed_in_admin
+from bazaar.admin.queries import is_admin, signed_in_admin
 from bazaar.audit.context import act_as
+from bazaar.auth import changes as sessions
 from bazaar.auth.login import authenticate
 from bazaar.config import Settings
-from bazaar.errors import BazaarError
+from bazaar.db.unit_of_work import transaction
+from bazaar.errors import BazaarError, NotFound
 from bazaar.fields import canonical_email
 from bazaar.services import Services
 from bazaar.users.schemas import UserOut
@@ -64,6 +70,12 @@ class AdminAuth(AuthenticationBackend):
             https_only=settings.public_url.startswith("https://"),
         )
         self._app = app
+        # The session's own lifetimes (its refresh token is never handed out: the cookie
+        # stands for it, and dies with it).
+        self._lifetimes = sessions.Lifetimes(
+            refresh=timedelta(days=settings.refresh_token_days),
+            session=timedelta(days=settings.session_days),
+        )
 
     def services(self) -> Services:
         found: Services = self._app.state.services
@@ -87,17 +99,26 @@ class AdminAuth(AuthenticationBackend):
             except Exception:
                 await throttle.give_back(attempt)
                 raise
+            if user is None:
+                return False
+            await throttle.succeeded(attempt)
+            if not await app.executor.read(is_admin, user.user_id):
+                return False
+            async with transaction(app) as session:
+                opened = await sessions.open_session(
+                    session,
+                    user_id=user.user_id,
+                    hashed_password=user.hashed_password,
+                    user_agent=request.headers.get("user-agent"),
+                    ip=address_of(request),
+                    lifetimes=self._lifetimes,
+                )
         except BazaarError as exc:
-            # Too many attempts, or too busy hashing: said on the page, with its status.
+            # Too many attempts, too busy hashing, a password changed meanwhile: said on the
+            # page, with its status.
             return await self._refused(request, exc)
-        if user is None:
-            return False
-        await throttle.succeeded(attempt)
-        stamp = app.tokens.password_stamp(user.hashed_password)
-        if await app.executor.read(signed_in_admin, user.user_id, stamp, app.tokens) is None:
-            return False
         request.session.clear()
-        request.session.update({"user": user.user_id, "stamp": stamp})
+        request.session.update({"user": opened.user_id, "session": opened.session_id})
         return True
 
     async def _refused(self, request: Request, exc: BazaarError) -> Response:
@@ -108,15 +129,22 @@ class AdminAuth(AuthenticationBackend):
         return page
 
     async def logout(self, request: Request) -> Response | bool:
+        # A GET (SQLAdmin's): harmless from elsewhere, where the Strict cookie is not sent.
+        user_id, session_id = request.session.get("user"), request.session.get("session")
         request.session.clear()
+        if isinstance(user_id, int) and isinstance(session_id, str):
+            act_as(user_id)
+            # NotFound: ended already (revoked, or by a password change).
+            async with transaction(self.services()) as session:
+                with contextlib.suppress(NotFound):
+                    await sessions.end_session(session, user_id=user_id, session_id=session_id)
         return False
 
     async def authenticate(self, request: Request) -> Response | bool:
-        user_id, stamp = request.session.get("user"), request.session.get("stamp")
-        if not isinstance(user_id, int) or not isinstance(stamp, str):
+        user_id, session_id = request.session.get("user"), request.session.get("session")
+        if not isinstance(user_id, int) or not isinstance(session_id, str):
             return False
-        app = self.services()
-        row = await app.executor.read(signed_in_admin, user_id, stamp, app.tokens)
+        row = await self.services().executor.read(signed_in_admin, user_id, session_id)
         if row is None:
             # Out at once, and the cookie with them.
             request.session.clear()

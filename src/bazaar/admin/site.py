@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, cast
 
 from fastapi import FastAPI
@@ -13,10 +14,12 @@ from starlette.responses import RedirectResponse
 
 from bazaar.admin.auth import AdminAuth
 from bazaar.admin.guard import AdminGuard
-from bazaar.admin.views import AuditEventAdmin, ItemAdmin, UserAdmin
+from bazaar.admin.views import AuditEventAdmin, ItemAdmin, SessionAdmin, UserAdmin
 from bazaar.config import Settings
 
 BASE = "/admin"
+# Bazaar's own pages, beside SQLAdmin's (which stay in its package).
+TEMPLATES = Path(__file__).with_name("templates")
 
 
 class _ReadSessions:
@@ -46,11 +49,12 @@ def mount_admin(app: FastAPI, settings: Settings) -> Admin:
         base_url=BASE,
         title="Bazaar admin",
         authentication_backend=auth,
+        templates_dir=str(TEMPLATES),
         # Outside the cookie's middleware: a refused request is not even read.
         middlewares=[Middleware(AdminGuard, public_url=settings.public_url)],
     )
     auth.templates = admin.templates
-    for view in (UserAdmin, ItemAdmin, AuditEventAdmin):
+    for view in (UserAdmin, ItemAdmin, SessionAdmin, AuditEventAdmin):
         admin.add_view(view)
 
     async def to_the_index(_request: Request) -> RedirectResponse:

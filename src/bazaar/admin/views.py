@@ -7,20 +7,25 @@ users' rules, the items' version check, the audit trail), in one transaction.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, ValidationError
-from sqladmin import ModelView
+from sqladmin import ModelView, action, expose
 from sqladmin.filters import BooleanFilter, OperationColumnFilter, StaticValuesFilter
 from sqlalchemy import Select, func, select
 from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
 from wtforms import BooleanField, FloatField, Form, IntegerField, PasswordField, StringField
 from wtforms.validators import InputRequired, Length
 from wtforms.widgets import HiddenInput
 
 from bazaar.admin.auth import signed_in
 from bazaar.audit.models import AuditEvent
+from bazaar.auth import changes as sessions
+from bazaar.auth.models import LoginSession
 from bazaar.db.unit_of_work import transaction
 from bazaar.errors import NotFound, PreconditionFailed
 from bazaar.fields import MAX_ID
@@ -215,6 +220,73 @@ class ItemAdmin(BazaarView, model=Item):
         async with transaction(self.services()) as session:
             item = await items.lock_item(session, _row_id(pk))
             await items.delete_item(session, item)
+
+
+# Sessions -------------------------------------------------------------------------
+
+
+class SessionAdmin(BazaarView, model=LoginSession):
+    name = "Session"
+    name_plural = "Sessions"
+    icon = "fa-solid fa-key"
+    can_create = False
+    can_edit = False
+    can_delete = False
+    # No refresh token (only its hash is stored, in a table of its own): what a session is.
+    column_list: ClassVar[Any] = [
+        LoginSession.id,
+        LoginSession.user_id,
+        LoginSession.created_at,
+        LoginSession.last_used_at,
+        LoginSession.expires_at,
+        LoginSession.revoked_at,
+        LoginSession.ip,
+        LoginSession.user_agent,
+    ]
+    column_details_list: ClassVar[Any] = column_list
+    column_sortable_list: ClassVar[Any] = [LoginSession.created_at, LoginSession.last_used_at]
+    column_default_sort: ClassVar[Any] = ("last_used_at", True)
+    column_filters: ClassVar[Any] = [OperationColumnFilter(LoginSession.user_id, title="User id")]
+
+    @action(name="revoke", label="Revoke")
+    async def confirm_revoke(self, request: Request) -> Response:
+        """The sessions chosen, and a button that revokes them.
+
+        SQLAdmin's actions are GET links: this one only asks. The revocation is the
+        POST of the page's form, which the same-origin check guards.
+        """
+        chosen = [pk for pk in request.query_params.get("pks", "").split(",") if pk]
+        open_ones = await self._run_query(
+            select(LoginSession).where(
+                LoginSession.id.in_(chosen),
+                LoginSession.revoked_at.is_(None),
+                LoginSession.expires_at > datetime.now(UTC),
+            )
+        )
+        context = {
+            "model_view": self,
+            "sessions": open_ones,
+            "pks": ",".join(s.id for s in open_ones),
+        }
+        return await self.templates.TemplateResponse(request, "bazaar_admin/revoke.html", context)
+
+    @expose("/revoke", methods=["POST"])
+    async def revoke(self, request: Request) -> Response:
+        """End the sessions chosen, through the service the API ends sessions with."""
+        form = await request.form()
+        chosen = [pk for pk in str(form.get("pks") or "").split(",") if pk]
+        async with transaction(self.services()) as session:
+            for session_id in chosen:
+                owner = await session.scalar(
+                    select(LoginSession.user_id).where(LoginSession.id == session_id)
+                )
+                if owner is None:
+                    continue  # pruned meanwhile
+                with contextlib.suppress(NotFound):  # ended meanwhile
+                    await sessions.end_session(session, user_id=owner, session_id=session_id)
+        return RedirectResponse(
+            request.url_for("admin:list", identity=self.identity), status_code=302
+        )
 
 
 # Audit events ---------------------------------------------------------------------

@@ -12,7 +12,8 @@ from bazaar.security import Passwords
 
 @dataclass(frozen=True)
 class Authenticated:
-    """Who logged in, and the password hash their token is bound to."""
+    """Who logged in, and the password hash they proved: their session opens only while it
+    is still theirs."""
 
     user_id: int
     hashed_password: str

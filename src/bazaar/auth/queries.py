@@ -1,4 +1,5 @@
-"""Who is calling, read on the fast path: a token's user, and the credentials a login checks.
+"""Who is calling, read on the fast path: a token's user and session, the credentials a
+login checks, a user's open sessions, and the pruning of ended ones.
 
 Functions of a `Connection`, run by the executor. Auth owns these reads of the
 `users` table: the users domain asks auth who is calling, never the other way.
@@ -7,9 +8,11 @@ Functions of a `Connection`, run by the executor. Auth owns these reads of the
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 
+from bazaar.auth.models import LoginSession, RefreshToken
 from bazaar.db.executor import AnyRow, Runs
 from bazaar.errors import Unauthorized
 from bazaar.security import TokenClaims, Tokens
@@ -24,10 +27,39 @@ class Bearer:
     tokens: Tokens
 
 
-# Who signs in: what they may see of themselves, and the hash their token is bound to.
-_SIGNED_IN_BY_ID = select(*USER_COLUMNS, User.hashed_password).where(
-    User.id == bindparam("user_id")
+# Who signs in: what they may see of themselves (and their hash, which a password change
+# checks), provided the session their token names is open.
+_SIGNED_IN = (
+    select(*USER_COLUMNS, User.hashed_password)
+    .join(LoginSession, LoginSession.user_id == User.id)
+    .where(
+        User.id == bindparam("user_id"),
+        LoginSession.id == bindparam("session_id"),
+        LoginSession.revoked_at.is_(None),
+        LoginSession.expires_at > bindparam("now"),
+    )
 )
+SESSION_COLUMNS = (
+    LoginSession.id,
+    LoginSession.created_at,
+    LoginSession.last_used_at,
+    LoginSession.expires_at,
+    LoginSession.user_agent,
+    LoginSession.ip,
+)
+_OPEN_SESSIONS = (
+    select(*SESSION_COLUMNS)
+    .where(
+        LoginSession.user_id == bindparam("user_id"),
+        LoginSession.revoked_at.is_(None),
+        LoginSession.expires_at > bindparam("now"),
+    )
+    .order_by(LoginSession.last_used_at.desc(), LoginSession.id)
+)
+_PRUNE_SESSIONS = delete(LoginSession).where(
+    or_(LoginSession.revoked_at.is_not(None), LoginSession.expires_at <= bindparam("now"))
+)
+_PRUNE_REFRESH_TOKENS = delete(RefreshToken).where(RefreshToken.expires_at <= bindparam("now"))
 _CREDENTIALS_BY_EMAIL = select(User.id, User.hashed_password, User.is_active).where(
     User.email == bindparam("email")
 )
@@ -41,19 +73,39 @@ _REPLACE_HASH = (
 
 def signed_in_user(connection: Runs, bearer: Bearer) -> AnyRow:
     """The user `bearer` names, with their password hash; Unauthorized unless they still
-    exist, are active and have the password the token was issued for.
+    exist, are active, and the session the token was issued in is open.
 
-    Read on every request, so that a token stops working the moment its user is
-    deleted, deactivated or changes password.
+    Read on every request, in one statement, so that a token stops working the moment
+    its session ends (logout, revocation, a password change, a deactivation) or its
+    user is deleted, whichever worker or host serves the next request.
     """
-    row = connection.execute(_SIGNED_IN_BY_ID, {"user_id": bearer.claims.user_id}).first()
-    if (
-        row is None
-        or not row.is_active
-        or bearer.tokens.password_stamp(row.hashed_password) != bearer.claims.password_stamp
-    ):
+    claims = bearer.claims
+    parameters = {"user_id": claims.user_id, "session_id": claims.session_id, "now": _now()}
+    row = connection.execute(_SIGNED_IN, parameters).first()
+    if row is None or not row.is_active:
         raise Unauthorized("Invalid or expired token")
     return row
+
+
+def open_sessions(connection: Runs, bearer: Bearer) -> tuple[AnyRow, list[AnyRow]]:
+    """The caller `bearer` names and their open sessions, most recently used first."""
+    caller = signed_in_user(connection, bearer)
+    parameters = {"user_id": caller.id, "now": _now()}
+    return caller, list(connection.execute(_OPEN_SESSIONS, parameters).all())
+
+
+def prune_sessions(connection: Runs) -> int:
+    """Delete ended sessions (their refresh tokens go with them); how many."""
+    return connection.execute(_PRUNE_SESSIONS, {"now": _now()}).rowcount
+
+
+def prune_refresh_tokens(connection: Runs) -> int:
+    """Delete refresh tokens past their expiry, used or not; how many."""
+    return connection.execute(_PRUNE_REFRESH_TOKENS, {"now": _now()}).rowcount
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
 
 
 def read_credentials(connection: Runs, email: str) -> AnyRow | None:

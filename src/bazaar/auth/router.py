@@ -1,45 +1,93 @@
-"""`POST /auth/token`: the OAuth2 password flow."""
+"""`/auth`: the OAuth2 token endpoint (passwords and refresh tokens), logout and sessions."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
-from fastapi.security import OAuth2PasswordRequestForm
+from fastapi import APIRouter, Form, Path, Request, Response, status
 
 from bazaar.addresses import address_of
+from bazaar.auth import changes, queries
+from bazaar.auth.changes import Issued, Lifetimes
+from bazaar.auth.dependencies import CheckedToken, session_caller
 from bazaar.auth.login import authenticate
-from bazaar.auth.schemas import Token
-from bazaar.errors import BODY_ERRORS, Unauthorized
+from bazaar.auth.schemas import SessionOut, Token, TokenRequest
+from bazaar.db.unit_of_work import unit_of_work
+from bazaar.errors import BODY_ERRORS, UNAUTHENTICATED, Responses, Unauthorized
 from bazaar.fields import canonical_email
-from bazaar.services import services
+from bazaar.services import Services, services
 
 router = APIRouter(prefix="/auth", tags=["auth"])
+
+_NO_SESSION: Responses = {404: {"description": "Session not found (or not yours)"}}
+
+
+def lifetimes(app: Services) -> Lifetimes:
+    settings = app.settings
+    return Lifetimes(
+        refresh=timedelta(days=settings.refresh_token_days),
+        session=timedelta(days=settings.session_days),
+    )
 
 
 @router.post(
     "/token",
     responses=BODY_ERRORS
     | {
-        401: {"description": "Incorrect email or password"},
+        401: {
+            "description": "Incorrect email or password; "
+            "or an unknown, expired or used refresh token"
+        },
         429: {"description": "Too many failed attempts: see Retry-After"},
         503: {"description": "Too busy checking passwords: see Retry-After"},
     },
 )
-async def login(
-    request: Request,
-    response: Response,
-    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+async def token(
+    request: Request, response: Response, form: Annotated[TokenRequest, Form()]
 ) -> Token:
-    """Exchange an email (as `username`) and password for a bearer token."""
+    """Log in with an email (as `username`) and password, which opens a session; or, with
+    `grant_type=refresh_token`, trade the session's refresh token for a new pair.
+
+    A refresh token is good for one use. Presented again within 10 seconds (two tabs
+    refreshing at once) it gets a fresh pair of the same session; later, it ends the
+    session, as a stolen copy would be.
+    """
+    response.headers["Cache-Control"] = "no-store"
+    if form.grant_type == "refresh_token":
+        issued = await _refresh(request, form.refresh_token or "")
+    else:
+        issued = await _log_in(request, form.username or "", form.password or "")
     app = services(request)
-    throttle, tokens = app.throttle, app.tokens
-    email = canonical_email(form.username)
-    attempt = throttle.login(email=email, address=address_of(request))
+    now = datetime.now(UTC)
+    return Token(
+        access_token=app.tokens.issue(issued.user_id, issued.session_id, now=now),
+        expires_in=int(app.tokens.lifetime.total_seconds()),
+        refresh_token=issued.refresh_token,
+        refresh_expires_in=int((issued.refresh_expires_at - now).total_seconds()),
+    )
+
+
+async def _log_in(request: Request, username: str, password: str) -> Issued:
+    app = services(request)
+    throttle = app.throttle
+    email = canonical_email(username)
+    address = address_of(request)
+    attempt = throttle.login(email=email, address=address)
     # Spent before the password is checked, so that concurrent guesses cannot overshoot.
     await throttle.spend(attempt)
     try:
-        user = await authenticate(app.executor, app.passwords, email=email, password=form.password)
+        user = await authenticate(app.executor, app.passwords, email=email, password=password)
+        if user is not None:
+            async with unit_of_work(request) as session:
+                opened = await changes.open_session(
+                    session,
+                    user_id=user.user_id,
+                    hashed_password=user.hashed_password,
+                    user_agent=request.headers.get("user-agent"),
+                    ip=address,
+                    lifetimes=lifetimes(app),
+                )
     except Exception:
         # Not a failed login: the database or the hashing was unavailable.
         await throttle.give_back(attempt)
@@ -47,8 +95,53 @@ async def login(
     if user is None:
         raise Unauthorized("Incorrect email or password")
     await throttle.succeeded(attempt)
-    response.headers["Cache-Control"] = "no-store"
-    return Token(
-        access_token=tokens.issue(user.user_id, user.hashed_password),
-        expires_in=int(tokens.lifetime.total_seconds()),
-    )
+    return opened
+
+
+async def _refresh(request: Request, token: str) -> Issued:
+    async with unit_of_work(request) as session:
+        issued = await changes.refresh(session, token=token, lifetimes=lifetimes(services(request)))
+    # Refused after the commit: a reused token's session ends even though the request fails.
+    if issued is None:
+        raise Unauthorized("Invalid or expired refresh token")
+    return issued
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=UNAUTHENTICATED)
+async def logout(bearer: CheckedToken, request: Request) -> None:
+    """End this session: its access and refresh tokens stop working at once."""
+    async with unit_of_work(request) as session:
+        caller = await session_caller(session, bearer)
+        await changes.end_session(session, user_id=caller.id, session_id=bearer.claims.session_id)
+
+
+@router.get("/sessions", response_model=list[SessionOut], responses=UNAUTHENTICATED)
+async def list_sessions(bearer: CheckedToken, request: Request) -> list[SessionOut]:
+    """Where you are signed in: your open sessions, most recently used first."""
+    _, rows = await services(request).executor.read(queries.open_sessions, bearer)
+    current = bearer.claims.session_id
+    return [
+        SessionOut.model_validate({**row._mapping, "current": row.id == current}) for row in rows
+    ]
+
+
+@router.delete(
+    "/sessions/{session_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=UNAUTHENTICATED | _NO_SESSION,
+)
+async def end_session(
+    session_id: Annotated[str, Path(max_length=64)], bearer: CheckedToken, request: Request
+) -> None:
+    """End one of your sessions (this one too, if you name it)."""
+    async with unit_of_work(request) as session:
+        caller = await session_caller(session, bearer)
+        await changes.end_session(session, user_id=caller.id, session_id=session_id)
+
+
+@router.delete("/sessions", status_code=status.HTTP_204_NO_CONTENT, responses=UNAUTHENTICATED)
+async def end_all_sessions(bearer: CheckedToken, request: Request) -> None:
+    """Sign out everywhere: every session of yours ends, this one too."""
+    async with unit_of_work(request) as session:
+        caller = await session_caller(session, bearer)
+        await changes.end_sessions(session, caller.id)

@@ -11,6 +11,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.pool import PoolProxiedConnection
 
 from bazaar.audit import models as _audit  # noqa: F401 - registers the table
+from bazaar.auth import models as _auth  # noqa: F401 - registers the tables
 from bazaar.config import Settings
 from bazaar.db.base import Base
 from bazaar.db.engine import create_engine

@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bazaar.audit import changes as audit
+from bazaar.auth.changes import end_sessions
 from bazaar.auth.queries import Bearer, signed_in_user
 from bazaar.db.executor import AnyRow, Executor, Runs
 from bazaar.errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -182,11 +183,10 @@ async def update_user(
         if password.replaces is not None and password.replaces != user.hashed_password:
             # Changed by another request since the caller proved the old one.
             raise Forbidden("current_password is missing or wrong")
-        user.hashed_password = password.hashed
-        # That it changed, never what to.
-        await audit.record(
-            session, action="user.password_change", target_type="user", target_id=user.id
-        )
+        await set_password(session, user, password.hashed)
+    if changes.get("is_active") is False and user.is_active:
+        # Deactivated: signed out everywhere (a reactivated account logs in afresh).
+        await end_sessions(session, user.id)
     if "email" in changes and changes["email"] != user.email:
         if await find_user_by_email(session, changes["email"]) is not None:
             raise Conflict(EMAIL_IN_USE)
@@ -197,6 +197,17 @@ async def update_user(
     await _record_update(session, user, before)
     await _flush_unique_email(session)
     return user
+
+
+async def set_password(session: AsyncSession, user: User, hashed: str) -> None:
+    """Give the user the password `hashed` is the hash of; every session of theirs ends
+    (this one too): whoever held one must prove the new password."""
+    user.hashed_password = hashed
+    # That it changed, never what to.
+    await audit.record(
+        session, action="user.password_change", target_type="user", target_id=user.id
+    )
+    await end_sessions(session, user.id)
 
 
 async def rename_user(session: AsyncSession, user: User, *, name: str) -> User:

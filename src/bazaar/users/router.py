@@ -7,11 +7,12 @@ from typing import Annotated, NoReturn
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 
 from bazaar.addresses import address_of
+from bazaar.auth.changes import end_sessions
 from bazaar.auth.dependencies import AdminUser, CheckedToken, CurrentUser, session_caller
 from bazaar.auth.queries import Bearer, signed_in_user
 from bazaar.db.executor import AnyRow, Runs
 from bazaar.db.unit_of_work import SessionDep, unit_of_work
-from bazaar.errors import BODY_ERRORS, UNAUTHENTICATED, Responses
+from bazaar.errors import BODY_ERRORS, UNAUTHENTICATED, Forbidden, Responses
 from bazaar.fields import Name
 from bazaar.pagination import PageQuery, page_request
 from bazaar.responses import JSONOf, JSONRowsOf, absolute_url
@@ -134,3 +135,17 @@ async def update_user(
 async def delete_user(user: AddressedUser, session: SessionDep) -> None:
     """Delete a user and their items."""
     await changes.delete_user(session, user)
+
+
+@router.delete(
+    "/{user_id}/sessions",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=UNAUTHENTICATED | _403 | _404,
+)
+async def end_user_sessions(user_id: UserId, bearer: CheckedToken, request: Request) -> None:
+    """Sign a user out everywhere: every session of theirs ends (admins only)."""
+    async with unit_of_work(request) as session:
+        if not (await session_caller(session, bearer)).is_admin:
+            raise Forbidden("Admins only")
+        user = await changes.get_user(session, user_id)
+        await end_sessions(session, user.id)
