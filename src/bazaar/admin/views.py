@@ -307,9 +307,10 @@ class AuditEventAdmin(BazaarView, model=AuditEvent):
         AuditEvent.target_type,
         AuditEvent.target_id,
         AuditEvent.changes,
-        AuditEvent.request_id,
         AuditEvent.client_address,
     ]
+    # The request id too, on each event's own page (the list has no room for it).
+    column_details_list: ClassVar[Any] = [*column_list, AuditEvent.request_id]
     column_sortable_list: ClassVar[Any] = [AuditEvent.id]
     column_default_sort: ClassVar[Any] = ("id", True)
     column_filters: ClassVar[Any] = [
