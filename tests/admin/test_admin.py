@@ -444,3 +444,14 @@ async def test_signing_out_ends_the_admins_session(api: Api) -> None:
     assert [s["current"] for s in listed] == [True]
     event = (await audit_events(api.app))[-1]
     assert (event["actor_id"], event["action"]) == (admin.id, "session.revoke")
+
+
+async def test_an_id_out_of_range_is_no_row(api: Api) -> None:
+    await admin_signed_in(api)
+    for path in (
+        "/admin/item/edit/99999999999",
+        "/admin/item/details/-1",
+        "/admin/user/details/abc",
+        "/admin/user/edit/0",
+    ):
+        assert (await api.client.get(path)).status_code == 404, path

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from sqladmin import ModelView, action, expose
 from sqladmin.filters import BooleanFilter, OperationColumnFilter, StaticValuesFilter
 from sqlalchemy import Select, func, select
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from wtforms import BooleanField, FloatField, Form, IntegerField, PasswordField, StringField
@@ -85,6 +86,15 @@ class BazaarView(ModelView):
     def services(self) -> Services:
         found: Services = self._admin_ref.app.state.services
         return found
+
+    def _stmt_by_identifier(self, identifier: str) -> Select[Any]:
+        # An id outside the column's range is no row (a 404), not a database error.
+        if self.pk_columns[0].type.python_type is int:
+            try:
+                _row_id(identifier)
+            except NotFound:
+                raise HTTPException(status_code=404) from None
+        return super()._stmt_by_identifier(identifier)
 
     async def count(self, request: Request, stmt: Select[Any] | None = None) -> int:
         if stmt is None:
