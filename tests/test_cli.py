@@ -95,6 +95,37 @@ def test_demo_data_fills_the_database(tmp_path: Path) -> None:
     assert rows(tmp_path, "SELECT count(*), count(DISTINCT owner_id) > 10 FROM items") == [(300, 1)]
 
 
+def test_prune_deletes_ended_sessions_and_expired_tokens(tmp_path: Path) -> None:
+    assert bazaar(tmp_path, "migrate").returncode == 0
+    with sqlite3.connect(tmp_path / "bazaar.db") as connection:
+        connection.execute(
+            "INSERT INTO users (name, email, hashed_password) VALUES ('A', 'a@example.com', 'h')"
+        )
+        past, future = "2000-01-01 00:00:00.000000", "2999-01-01 00:00:00.000000"
+        sessions = [
+            ("open", None, future),
+            ("revoked", past, future),
+            ("expired", None, past),
+        ]
+        for session_id, revoked, expires in sessions:
+            connection.execute(
+                "INSERT INTO sessions (id, user_id, created_at, last_used_at, expires_at,"
+                " revoked_at) VALUES (?, 1, ?, ?, ?, ?)",
+                (session_id, past, past, expires, revoked),
+            )
+        for token, session_id, expires in (("t1", "open", future), ("t2", "open", past)):
+            connection.execute(
+                "INSERT INTO refresh_tokens (token_hash, session_id, issued_at, expires_at)"
+                " VALUES (?, ?, ?, ?)",
+                (token, session_id, past, expires),
+            )
+    result = bazaar(tmp_path, "prune")
+    assert result.returncode == 0, result.stderr
+    assert "deleted 2 ended sessions and 1 expired refresh tokens" in result.stdout
+    assert rows(tmp_path, "SELECT id FROM sessions") == [("open",)]
+    assert rows(tmp_path, "SELECT token_hash FROM refresh_tokens") == [("t1",)]
+
+
 def test_served_for_real_the_tutorial_flow_works(tmp_path: Path) -> None:
     with live_server(tmp_path) as server, httpx.Client(base_url=server.url) as client:
         signed_up = client.post(
@@ -174,6 +205,7 @@ def test_an_unreachable_database_is_one_line_naming_it(
         ["serve"],
         ["create-admin", "--email", "a@example.com", "--name", "A"],
         ["demo-data", "--users", "1", "--items", "1"],
+        ["prune"],
     ],
 )
 def test_every_command_that_needs_the_database_says_so_in_one_line(

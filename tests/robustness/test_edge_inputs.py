@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 import httpx
+import jwt
 import pytest
 from sqlalchemy import text
 
@@ -70,6 +71,13 @@ ROUTES = [
     Route("PATCH", "/items/{item_id}", json={"name": "Desk", "price": 2}),
     Route("DELETE", "/items/{item_id}"),
     Route("POST", "/auth/token", form=LOGIN),
+    # Only spoiled copies are sent: the token need not be genuine.
+    Route("POST", "/auth/token", form={"grant_type": "refresh_token", "refresh_token": "r" * 43}),
+    Route("POST", "/auth/logout"),
+    Route("GET", "/auth/sessions"),
+    Route("DELETE", "/auth/sessions/{session_id}"),
+    Route("DELETE", "/auth/sessions"),
+    Route("DELETE", "/users/{user_id}/sessions"),
     Route("GET", "/health"),
     Route("GET", "/ready"),
     Route("GET", "/metrics"),
@@ -110,7 +118,7 @@ async def _snapshot(api: Api) -> tuple[list[tuple[Any, ...]], ...]:
     """Every row of every table, in id order."""
     tables = []
     async with api.app.state.services.engine.connect() as connection:
-        for table in ("users", "items"):
+        for table in ("users", "items", "sessions"):
             rows = await connection.execute(text(f"SELECT * FROM {table} ORDER BY id"))  # noqa: S608
             tables.append([tuple(row) for row in rows])
     return tuple(tables)
@@ -160,6 +168,11 @@ class World:
     victim: Account
     item: dict[str, Any]
 
+    @property
+    def victim_session(self) -> str:
+        session_id: str = jwt.decode(self.victim.token, options={"verify_signature": False})["sid"]
+        return session_id
+
 
 @pytest.fixture
 async def world(api: Api) -> World:
@@ -172,7 +185,11 @@ async def world(api: Api) -> World:
 
 
 def _url(route: Route, world: World, **ids: str) -> str:
-    values = {"user_id": str(world.victim.id), "item_id": str(world.item["id"])} | ids
+    values = {
+        "user_id": str(world.victim.id),
+        "item_id": str(world.item["id"]),
+        "session_id": world.victim_session,
+    } | ids
     return route.path.format(**values)
 
 

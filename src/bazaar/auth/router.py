@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Path, Request, Response, status
+from fastapi.exceptions import RequestValidationError
 
 from bazaar.addresses import address_of
 from bazaar.auth import changes, queries
@@ -55,8 +56,10 @@ async def token(
     """
     response.headers["Cache-Control"] = "no-store"
     if form.grant_type == "refresh_token":
+        _require(refresh_token=form.refresh_token)
         issued = await _refresh(request, form.refresh_token or "")
     else:
+        _require(username=form.username, password=form.password)
         issued = await _log_in(request, form.username or "", form.password or "")
     app = services(request)
     now = datetime.now(UTC)
@@ -66,6 +69,18 @@ async def token(
         refresh_token=issued.refresh_token,
         refresh_expires_in=int((issued.refresh_expires_at - now).total_seconds()),
     )
+
+
+def _require(**fields: str | None) -> None:
+    """A 422 naming each field the grant needs and the form lacks, as FastAPI names them."""
+    missing = [name for name, value in fields.items() if not value]
+    if missing:
+        raise RequestValidationError(
+            [
+                {"type": "missing", "loc": ("body", name), "msg": "Field required", "input": None}
+                for name in missing
+            ]
+        )
 
 
 async def _log_in(request: Request, username: str, password: str) -> Issued:
