@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
@@ -155,6 +156,24 @@ async def test_session_revocations_are_recorded_under_their_user(api: Api) -> No
     assert by_admin["changes"] == {"open_sessions": {"old": 1, "new": 0}}
     refresh_token = second.json()["refresh_token"]
     assert refresh_token not in json.dumps([own, by_admin], default=str)
+
+
+async def test_a_session_ended_for_a_reused_refresh_token_is_recorded(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = await api.user()
+    token = (await api.login(user.email, user.password)).json()["refresh_token"]
+    form = {"grant_type": "refresh_token", "refresh_token": token}
+    assert (await api.client.post("/auth/token", data=form)).status_code == 200
+    # Time has passed: the token was used longer ago than the grace.
+    monkeypatch.setattr("bazaar.auth.changes.REUSE_GRACE", timedelta(0))
+    assert (await api.client.post("/auth/token", data=form)).status_code == 401
+
+    (event,) = await audit_events(api.app)
+    assert event["actor_id"] is None  # nobody signed in: the refresh grant has no caller
+    assert (event["action"], event["target_id"]) == ("session.revoke_reused_token", str(user.id))
+    assert event["client_address"] == "127.0.0.1"
+    assert token not in json.dumps(event, default=str)
 
 
 @pytest.mark.parametrize("field", ["password", "hashed_password", "token", "current_password"])
