@@ -67,9 +67,8 @@ async def test_a_password_change_is_recorded_and_no_secret_is(api: Api) -> None:
 
 async def test_an_email_change_records_the_old_and_new_address(api: Api) -> None:
     user = await api.user()
-    response = await api.client.patch(
-        "/users/me", json={"email": "Moved@Example.com"}, headers=user.headers
-    )
+    body = {"email": "Moved@Example.com", "current_password": user.password}
+    response = await api.client.patch("/users/me", json=body, headers=user.headers)
     assert response.status_code == 200, response.text
     (event,) = await audit_events(api.app)
     assert event["action"] == "user.update"
