@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format migration bench fuzz clean
+.PHONY: run test test-cluster lint format migration bench fuzz clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit("Bazaar needs Python 3.11 or newer" if sys.version_info < (3, 11) else 0)'
@@ -18,6 +18,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest --cov --cov-report=term $(PYTEST_ARGS)
+
+# Only the cluster tests (also part of `make test`): HAProxy, three hosts, a PostgreSQL
+# primary and replica, Redis; a few minutes. Needs haproxy (.ci/install-haproxy.sh).
+test-cluster: $(STAMP)
+	$(BIN)/pytest tests/cluster -p no:cacheprovider $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

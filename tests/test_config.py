@@ -31,6 +31,21 @@ def test_postgres_without_a_secret_key_is_refused(monkeypatch: pytest.MonkeyPatc
         Settings(database_url="postgresql+asyncpg://u@localhost/db")
 
 
+def test_a_replica_must_be_postgres_of_a_postgres_primary() -> None:
+    with pytest.raises(ValidationError, match="a streaming replica"):
+        Settings(
+            database_url="postgresql+asyncpg://u@localhost/db",
+            database_replica_url="sqlite+aiosqlite:///replica.db",
+            secret_key=GOOD_KEY,
+        )
+    with pytest.raises(ValidationError, match="needs a PostgreSQL BAZAAR_DATABASE_URL"):
+        Settings(
+            database_url="sqlite+aiosqlite:///:memory:",
+            database_replica_url="postgresql+asyncpg://u@localhost/db",
+            secret_key=GOOD_KEY,
+        )
+
+
 def test_sqlite_gets_a_private_key_file_that_is_kept(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

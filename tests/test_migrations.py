@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import re
 import sqlite3
+import subprocess
+import sys
+import uuid
 from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
@@ -13,13 +18,14 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy.engine import Connection
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection, make_url
 
 from bazaar import migrations
 from bazaar.config import Settings
 from bazaar.db.base import Base
 from bazaar.db.engine import create_engine
-from tests.conftest import SECRET
+from tests.conftest import SECRET, run_sql
 from tests.factories import Api
 
 USERS = [
@@ -202,3 +208,44 @@ async def test_the_migrated_schema_is_the_models_schema(settings: Settings) -> N
                     assert "AUTOINCREMENT" in schema[table.name], table.name
     finally:
         await engine.dispose()
+
+
+@pytest.mark.slow
+def test_postgres_migrations_started_together_apply_each_step_once(tmp_path: Path) -> None:
+    """Four `bazaar migrate` at the same moment on an empty database: the advisory lock
+    makes them take turns, so each step runs once; without it, some failed on the
+    tables the first one created."""
+    admin_url = os.environ.get("BAZAAR_TEST_POSTGRES_URL")
+    if not admin_url:
+        pytest.skip("PostgreSQL tests need BAZAAR_TEST_POSTGRES_URL (see README)")
+    admin = make_url(admin_url)
+    dsn = admin.set(drivername="postgresql").render_as_string(hide_password=False)
+    name = f"bazaar_test_{uuid.uuid4().hex[:12]}"
+    asyncio.run(run_sql(dsn, f'CREATE DATABASE "{name}"'))
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("BAZAAR_")},
+        "BAZAAR_DATABASE_URL": admin.set(database=name).render_as_string(hide_password=False),
+        "BAZAAR_SECRET_KEY": SECRET,
+    }
+    try:
+        runs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "bazaar", "migrate"],
+                env=env,
+                cwd=tmp_path,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for _ in range(4)
+        ]
+        outputs = [run.communicate(timeout=120)[0] for run in runs]
+    finally:
+        asyncio.run(run_sql(dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    steps = [
+        script.revision
+        for script in ScriptDirectory.from_config(migrations.alembic_config()).walk_revisions()
+    ]
+    applied = [m for output in outputs for m in re.findall(r"Running upgrade \w* -> (\w+)", output)]
+    assert [run.returncode for run in runs] == [0] * 4, outputs
+    assert sorted(applied) == sorted(steps)

@@ -22,6 +22,7 @@ from bazaar.config import Settings
 from bazaar.db.engine import create_engine, sessionmakers
 from bazaar.db.executor import Executor
 from bazaar.db.gate import create_gate
+from bazaar.db.replica import ROLES, ReadYourWrites, Replica
 from bazaar.errors import install_error_handlers
 from bazaar.items.router import router as items_router
 from bazaar.middleware import BodyLimit, Head, Observability, TrailingSlash
@@ -51,6 +52,8 @@ class Bazaar(FastAPI):
         stack: ASGIApp = Attributed(
             BodyLimit(super().build_middleware_stack(), settings.max_body_bytes)
         )
+        if settings.database_replica_url:
+            stack = ReadYourWrites(stack)
         if settings.trusted_proxies:
             stack = ClientAddress(stack, settings.trusted_proxies)
         return Observability(Head(stack), self.metrics)
@@ -67,6 +70,21 @@ def _add_routes(app: FastAPI, *routers: APIRouter) -> None:
         app.router.routes.extend(router.routes)
 
 
+def _replica(settings: Settings, metrics: Metrics) -> Replica | None:
+    """The replica BAZAAR_DATABASE_REPLICA_URL names, with an engine and a gate of its own."""
+    if not settings.database_replica_url:
+        return None
+    replica_settings = settings.model_copy(update={"database_url": settings.database_replica_url})
+    engine = create_engine(replica_settings, autocommit=True)
+    return Replica(
+        primary_url=settings.database_url,
+        replica_url=settings.database_replica_url,
+        max_lag_ms=settings.replica_max_lag_ms,
+        executor=Executor(engine, create_gate(replica_settings)),
+        served={role: metrics.db_reads.labels(role) for role in ROLES},
+    )
+
+
 def create_app(settings: Settings, *, passwords: Passwords | None = None) -> Bazaar:
     """A Bazaar application for `settings`; its lifespan owns the engine and the services.
 
@@ -78,20 +96,24 @@ def create_app(settings: Settings, *, passwords: Passwords | None = None) -> Baz
         engine = create_engine(settings, autocommit=True)
         metrics.watch_pool(engine)
         gate = create_gate(settings)
+        replica = _replica(settings, metrics)
         services = Services(
             settings=settings,
             engine=engine,
             gate=gate,
-            executor=Executor(engine, gate),
+            executor=Executor(engine, gate, replica),
             sessionmakers=sessionmakers(engine),
-            readiness=Readiness(engine),
+            readiness=Readiness(engine, replica),
             metrics=metrics,
             tokens=Tokens(settings.secret, timedelta(minutes=settings.access_token_minutes)),
             passwords=passwords or Passwords(),
             cursors=Cursors(settings.secret),
             throttle=Throttle(settings),
+            replica=replica,
         )
         app.state.services = services
+        if replica is not None:
+            await replica.start()
         metrics.worker_started()
         pruning = asyncio.create_task(
             prune_periodically(services.executor, settings.prune_interval_seconds)
@@ -103,6 +125,9 @@ def create_app(settings: Settings, *, passwords: Passwords | None = None) -> Baz
             with contextlib.suppress(asyncio.CancelledError):
                 await pruning
             await services.readiness.close()
+            if replica is not None:
+                await replica.close()
+                await replica.executor.dispose()
             await engine.dispose()
             services.throttle.close()
             metrics.worker_stopped()

@@ -46,6 +46,10 @@ class Settings(BaseSettings):
     )
 
     database_url: str = "sqlite+aiosqlite:///./bazaar.db"
+    # A PostgreSQL streaming replica of `database_url` for the reads that may lag (SPEC §8).
+    database_replica_url: str = ""
+    # Past this replay lag the replica is skipped, until it catches up again.
+    replica_max_lag_ms: int = Field(default=500, ge=0, le=3_600_000)
     secret_key: SecretStr | None = None
     access_token_minutes: int = Field(default=30, ge=1, le=60 * 24 * 30)
     # A refresh token's life, renewed by each use; a session's absolute life, whatever its
@@ -88,6 +92,21 @@ class Settings(BaseSettings):
             raise ValueError(
                 "use sqlite+aiosqlite://... or postgresql+asyncpg://... "
                 f"(got driver {url.drivername!r})"
+            )
+        return value
+
+    @field_validator("database_replica_url")
+    @classmethod
+    def _postgres_replica_url(cls, value: str) -> str:
+        if not value:
+            return value
+        try:
+            url = make_url(value)
+        except ArgumentError as exc:
+            raise ValueError(f"not a database URL: {exc}") from exc
+        if url.drivername != "postgresql+asyncpg":
+            raise ValueError(
+                f"use postgresql+asyncpg://... (a streaming replica; got driver {url.drivername!r})"
             )
         return value
 
@@ -138,6 +157,10 @@ class Settings(BaseSettings):
             object.__setattr__(self, "secret_key", SecretStr(_local_secret(self.database_url)))
         if len(self.secret.encode()) < MIN_SECRET_BYTES:
             raise ValueError(f"BAZAAR_SECRET_KEY must be at least {MIN_SECRET_BYTES} bytes long")
+        if self.database_replica_url and self.is_sqlite:
+            raise ValueError(
+                "BAZAAR_DATABASE_REPLICA_URL needs a PostgreSQL BAZAAR_DATABASE_URL (its primary)"
+            )
         return self
 
     @property

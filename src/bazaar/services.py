@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from bazaar.db.engine import Sessionmakers
     from bazaar.db.executor import Executor
     from bazaar.db.gate import Gate
+    from bazaar.db.replica import Replica
     from bazaar.ops.metrics import Metrics
     from bazaar.ops.readiness import Readiness
     from bazaar.pagination import Cursors
@@ -36,6 +37,8 @@ class Services:
     passwords: Passwords
     cursors: Cursors
     throttle: Throttle
+    # The streaming replica, when BAZAAR_DATABASE_REPLICA_URL names one.
+    replica: Replica | None = None
 
 
 def services(connection: HTTPConnection) -> Services:

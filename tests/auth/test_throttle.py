@@ -17,10 +17,11 @@ from fastapi import FastAPI
 from bazaar.addresses import client_address
 from bazaar.app import create_app
 from bazaar.config import Settings
+from bazaar.errors import TooManyRequests
 from bazaar.throttle import Throttle
 from tests.conftest import FAST_PASSWORDS
 from tests.factories import Api
-from tests.server import LiveServer, live_server
+from tests.server import LiveServer, free_port, live_server
 
 PASSWORD = "quiet-lantern-1"
 REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -226,3 +227,26 @@ def test_the_server_ignores_forwarded_for_unless_told(tmp_path: Path) -> None:
             for n in range(21)
         ]
     assert statuses == [401] * 20 + [429]
+
+
+async def test_with_redis_away_a_worker_throttles_on_its_own(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Nothing listens on this port: every Redis call fails at once.
+    settings = Settings(
+        database_url="sqlite+aiosqlite:///:memory:",
+        secret_key="k" * 32,
+        redis_url=f"redis://127.0.0.1:{free_port()}/0",
+        limit_signup="3/hour",
+    )
+    throttle = Throttle(settings)
+    try:
+        for _ in range(3):
+            await throttle.spend(throttle.signup(address="192.0.2.7"))
+        with pytest.raises(TooManyRequests):
+            await throttle.spend(throttle.signup(address="192.0.2.7"))
+        # Another address has its own budget, in this worker's memory too.
+        await throttle.spend(throttle.signup(address="192.0.2.8"))
+    finally:
+        throttle.close()
+    assert "throttle: Redis unavailable" in caplog.text

@@ -74,6 +74,15 @@ class Cluster:
     def init(self) -> None:
         self._run("initdb", "-D", str(self.data), "-U", "postgres", "-A", "trust", "--no-sync")
 
+    def clone(self, primary: Cluster) -> None:
+        """Make this cluster a streaming replica of `primary` (instead of `init`)."""
+        self._run(
+            "pg_basebackup",
+            *("-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres"),
+            *("-D", str(self.data), "-R", "-X", "stream", "-c", "fast", "--no-sync"),
+            timeout=120,
+        )
+
     def start(self, *, wait: bool = True) -> None:
         options = " ".join(
             (

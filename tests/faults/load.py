@@ -38,6 +38,8 @@ class Outcome:
     name: str | None = None
     created_id: int | None = None
     error: str | None = None
+    # Which host answered, when a load balancer says (its X-Served-By header).
+    served_by: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -87,6 +89,7 @@ class Load:
                 detail=detail if isinstance(detail, str) else None,
                 name=name,
                 created_id=created_id,
+                served_by=response.headers.get("x-served-by"),
             )
         self.outcomes.append(outcome)
         return outcome

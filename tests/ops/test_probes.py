@@ -27,7 +27,7 @@ async def test_health_answers_ok(api: Api) -> None:
 async def test_ready_when_the_database_answers_and_is_migrated(api: Api) -> None:
     response = await api.client.get("/ready")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    assert response.json() == {"status": "ok", "databases": {"primary": "ok"}}
 
 
 async def test_ready_is_503_while_the_schema_is_behind(api: Api) -> None:

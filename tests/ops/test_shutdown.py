@@ -11,10 +11,13 @@ from contextlib import closing, contextmanager
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.ops.promtext import value
 from tests.server import LiveServer, live_server
 
+# Long enough for the test's few requests to fit in, on a slow machine too.
+DRAIN_SECONDS = 6
 SIGN_UP = {"name": "Slow", "email": "slow@example.com", "password": "quiet-lantern-1"}
 
 
@@ -93,3 +96,41 @@ def test_in_flight_requests_get_at_most_the_graceful_seconds(tmp_path: Path) -> 
         assert status != 201
     assert _users(tmp_path / "bazaar.db") == []
     assert "timeout graceful shutdown exceeded" in server.logs()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2])
+def test_drain_seconds_answer_ready_503_while_serving_then_stop(
+    tmp_path: Path, workers: int
+) -> None:
+    """With --drain-seconds, SIGTERM first makes /ready a 503 (a load balancer takes the host
+    out) while every request is still served; then the usual graceful stop, exit 0."""
+    with live_server(
+        tmp_path, workers=workers, args=["--drain-seconds", str(DRAIN_SECONDS)]
+    ) as server:
+        assert httpx.get(f"{server.url}/ready").status_code == 200
+        server.process.send_signal(signal.SIGTERM)
+        signalled = time.monotonic()
+        ready: list[int] = []
+
+        # Every worker drains: a run of 503s on new connections, which any worker may take.
+        def draining() -> bool:
+            ready.append(httpx.get(f"{server.url}/ready", timeout=2).status_code)
+            return ready[-6:] == [503] * 6
+
+        _until(draining)
+        detail = httpx.get(f"{server.url}/ready").json()["detail"]
+        # Still serving everything else meanwhile, reads and writes.
+        served = [
+            httpx.get(f"{server.url}/health").status_code,
+            httpx.get(f"{server.url}/items").status_code,
+            httpx.post(f"{server.url}/users/", json=SIGN_UP).status_code,
+        ]
+        assert server.process.wait(30) == 0
+        stopped_after = time.monotonic() - signalled
+        logs = server.logs()
+    assert detail.startswith("Shutting down")
+    assert served == [200, 200, 201]
+    # Stopped only once the drain was over (a lower bound: a slow machine only adds to it).
+    assert stopped_after >= DRAIN_SECONDS
+    assert f"SIGTERM: draining for {DRAIN_SECONDS} s" in logs

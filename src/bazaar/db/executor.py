@@ -15,7 +15,8 @@ from typing import Any, Concatenate, NoReturn, ParamSpec, Protocol, TypeAlias, T
 
 from sqlalchemy.engine import Connection, Dialect, Engine, Row
 from sqlalchemy.engine.result import result_tuple
-from sqlalchemy.exc import MultipleResultsFound, NoResultFound
+from sqlalchemy.exc import DBAPIError, MultipleResultsFound, NoResultFound
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql import ClauseElement, TextClause
@@ -24,6 +25,7 @@ from sqlalchemy.util import await_only, greenlet_spawn
 
 from bazaar.db.engine import WRITE_OPTIONS
 from bazaar.db.gate import Gate
+from bazaar.db.replica import HasCookies, Replica, written_position
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -228,8 +230,10 @@ class Executor:
     would take two connections from the pool at once.
     """
 
-    def __init__(self, engine: AsyncEngine, gate: Gate) -> None:
+    def __init__(self, engine: AsyncEngine, gate: Gate, replica: Replica | None = None) -> None:
+        self._async_engine = engine
         self._engine = engine.sync_engine
+        self._replica = replica
         # SQLite's writers must take its write lock when their transaction begins.
         self._locks_to_write = engine.dialect.name == "sqlite"
         # aiosqlite runs each call in a thread of its own, which dwarfs what SQLAlchemy's
@@ -237,6 +241,10 @@ class Executor:
         # SQLAlchemy's.
         self._on_driver = engine.dialect.name == "postgresql" and not self._engine.echo
         self._gate = gate
+
+    async def dispose(self) -> None:
+        """Close the pool of the engine it runs on."""
+        await self._async_engine.dispose()
 
     async def read(
         self, read: Callable[Concatenate[Runs, P], T], /, *args: P.args, **kwargs: P.kwargs
@@ -246,6 +254,35 @@ class Executor:
         transaction on SQLite."""
         async with self._gate.place():
             return await greenlet_spawn(partial(self._read, read, *args, **kwargs))
+
+    async def read_may_lag(
+        self,
+        request: HasCookies,
+        read: Callable[Concatenate[Runs, P], T],
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """`read(connection, ...)` on the replica when there is one that may serve `request`
+        (`Replica.usable`: reachable, under the lag limit, past the client's last write);
+        on the primary otherwise, and whenever the replica fails it (no 5xx for that).
+        Without a replica this is `read`, at its cost."""
+        replica = self._replica
+        if replica is None:  # `self.read`'s body: not even a coroutine more than a read
+            async with self._gate.place():
+                return await greenlet_spawn(partial(self._read, read, *args, **kwargs))
+        if replica.usable(written_position(request)):
+            try:
+                result = await replica.executor.read(read, *args, **kwargs)
+            except (DBAPIError, OSError, PoolTimeoutError) as error:
+                # Stopped, restarting, or a query cancelled by a conflict with recovery.
+                replica.failed(error)
+            else:
+                replica.served["replica"].inc()
+                return result
+        result = await self.read(read, *args, **kwargs)
+        replica.served["primary"].inc()
+        return result
 
     async def write_one(
         self, write: Callable[Concatenate[Runs, P], T], /, *args: P.args, **kwargs: P.kwargs

@@ -57,8 +57,10 @@ async def create_item(data: ItemCreate, seller: CheckedToken, request: Request) 
 async def list_items(query: Annotated[ItemListQuery, Query()], request: Request) -> Response:
     """Browse items, filtered and sorted."""
     page = page_request(query, request, sort=queries.SORTS[query.sort])
-    result = await services(request).executor.read(
-        queries.list_items, query=query, owner_id=query.owner_id, page=page
+    # Anonymous browsing may lag: the replica's, when there is one (a client's own writes
+    # excepted, by its cookie).
+    result = await services(request).executor.read_may_lag(
+        request, queries.list_items, query=query, owner_id=query.owner_id, page=page
     )
     return _listed(result, request)
 
@@ -66,7 +68,7 @@ async def list_items(query: Annotated[ItemListQuery, Query()], request: Request)
 @router.get("/items/{item_id}", response_model=ItemOut, responses=_404)
 async def get_item(item_id: ItemId, request: Request) -> Response:
     """One item; its `ETag` is the version to name in If-Match."""
-    row = await services(request).executor.read(queries.read_item, item_id)
+    row = await services(request).executor.read_may_lag(request, queries.read_item, item_id)
     return ITEM(row, headers={"ETag": etag(row.version)})
 
 
@@ -101,7 +103,7 @@ async def list_user_items(
 ) -> Response:
     """One user's items, filtered and sorted."""
     page = page_request(query, request, sort=queries.SORTS[query.sort])
-    result = await services(request).executor.read(
-        queries.list_user_items, user_id, query=query, page=page
+    result = await services(request).executor.read_may_lag(
+        request, queries.list_user_items, user_id, query=query, page=page
     )
     return _listed(result, request)

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import PoolProxiedConnection
 
@@ -20,6 +21,9 @@ from bazaar.users import models as _users  # noqa: F401 - registers the table
 
 config = context.config
 target_metadata = Base.metadata
+# The key of the PostgreSQL advisory lock that migrations hold (any fixed number: this one
+# spells "bazaar" in ASCII), so that hosts started together migrate one after the other.
+MIGRATION_LOCK = 0x62617A616172
 
 
 def _run(connection: Connection) -> None:
@@ -37,6 +41,11 @@ def _migrate(connection: Connection) -> None:
         compare_type=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Taken before Alembic reads the current revision, held until the upgrade
+            # commits: a second `bazaar serve` started at the same moment waits here, then
+            # finds the schema at the head and applies nothing (DDL is transactional).
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         context.run_migrations()
 
 

@@ -62,6 +62,12 @@ class Metrics:
             multiprocess_mode="livesum",
             registry=self.registry,
         )
+        self.db_reads = Counter(
+            "bazaar_db_reads",
+            "Reads that may lag, by the database role that served them (with a replica only).",
+            ["role"],
+            registry=self.registry,
+        )
         # Looking a labelled child up takes a lock and a few allocations; this plain
         # dict keeps that off the hot path after the first request of each kind.
         self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}

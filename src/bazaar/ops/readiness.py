@@ -9,22 +9,30 @@ import logging
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bazaar import migrations
+from bazaar.db.replica import Replica
 
 logger = logging.getLogger(__name__)
 
 SCHEMA_BEHIND = "The database schema is not at the newest migration (run `bazaar migrate`)"
+DRAINING = "Shutting down: finishing the requests it has"
 
 
 class Readiness:
     """Checks the database for `/ready`; probes that arrive while a check runs share it."""
 
-    def __init__(self, engine: AsyncEngine, *, timeout: float = 2.0) -> None:
+    def __init__(
+        self, engine: AsyncEngine, replica: Replica | None = None, *, timeout: float = 2.0
+    ) -> None:
         self.engine = engine
+        self.replica = replica
+        self.draining = False
         self.timeout = timeout
         self._check: asyncio.Task[str | None] | None = None
 
     async def problem(self) -> str | None:
         """What keeps the service from being ready, or None when nothing does."""
+        if self.draining:
+            return DRAINING
         if self._check is None or self._check.done():
             self._check = asyncio.create_task(self._check_database())
         try:
@@ -34,6 +42,17 @@ class Readiness:
             return await asyncio.wait_for(asyncio.shield(self._check), self.timeout)
         except TimeoutError:
             return f"The database did not answer within {self.timeout:g} s"
+
+    def databases(self) -> dict[str, str]:
+        """The database roles and how each was last found, once the primary answered.
+
+        The replica's state is the watcher's (no connection of its own here): whatever it
+        is, the service is ready, since the primary serves the reads the replica cannot.
+        """
+        found = {"primary": "ok"}
+        if self.replica is not None:
+            found["replica"] = self.replica.state()
+        return found
 
     async def close(self) -> None:
         """Stop a check still running (at shutdown, before the pool goes)."""

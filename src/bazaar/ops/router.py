@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from bazaar.errors import Unavailable
-from bazaar.ops.schemas import Status
+from bazaar.ops.schemas import Readiness, Status
 from bazaar.services import services
 
 router = APIRouter(tags=["operations"])
@@ -22,12 +22,14 @@ async def health() -> Status:
     "/ready",
     responses={503: {"description": "The database is unavailable, or its schema is behind"}},
 )
-async def ready(request: Request) -> Status:
-    """The database answers, and its schema is at the newest migration."""
-    problem = await services(request).readiness.problem()
+async def ready(request: Request) -> Readiness:
+    """The database answers, and its schema is at the newest migration; `databases` names
+    the roles reached (the primary, and the replica's state when there is one)."""
+    readiness = services(request).readiness
+    problem = await readiness.problem()
     if problem is not None:
         raise Unavailable(problem)
-    return Status()
+    return Readiness(databases=readiness.databases())
 
 
 @router.get(

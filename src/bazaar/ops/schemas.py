@@ -9,3 +9,10 @@ from pydantic import BaseModel
 
 class Status(BaseModel):
     status: Literal["ok"] = "ok"
+
+
+class Readiness(BaseModel):
+    status: Literal["ok"] = "ok"
+    # Each database role reached: "primary", and "replica" when one is configured, with
+    # its state ("ok", "lagging" past BAZAAR_REPLICA_MAX_LAG_MS, or "unreachable").
+    databases: dict[str, str]
