@@ -45,7 +45,9 @@ ITEMS_BY_PRICE_DESC_FIRST = """
     SELECT id, name, price, owner_id, created_at FROM items
     ORDER BY price DESC, id DESC LIMIT $1
 """
-USER_BY_ID = "SELECT id, name, email, is_active, is_admin, created_at FROM users WHERE id = $1"
+USER_BY_ID = (
+    "SELECT id, name, email, is_active, is_admin, is_verified, created_at FROM users WHERE id = $1"
+)
 INSERT_ITEM = """
     INSERT INTO items (name, price, owner_id, version) VALUES ($1, $2, $3, 1)
     RETURNING id, name, price, owner_id, created_at

@@ -147,7 +147,7 @@ async def _empty_tables(app: FastAPI) -> None:
     async with app.state.services.engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             await connection.execute(
-                text("TRUNCATE items, users, audit_events RESTART IDENTITY CASCADE")
+                text("TRUNCATE items, users, outbox, audit_events RESTART IDENTITY CASCADE")
             )
 
 

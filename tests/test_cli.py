@@ -60,14 +60,16 @@ def test_create_admin_creates_then_promotes(tmp_path: Path) -> None:
     )
     assert created.returncode == 0, created.stderr
     assert "created admin boss@example.com" in created.stdout
-    assert rows(tmp_path, "SELECT email, is_admin FROM users") == [("boss@example.com", 1)]
+    assert rows(tmp_path, "SELECT email, is_admin, is_verified FROM users") == [
+        ("boss@example.com", 1, 1)
+    ]
 
     with sqlite3.connect(tmp_path / "bazaar.db") as connection:
-        connection.execute("UPDATE users SET is_admin = 0, is_active = 0")
+        connection.execute("UPDATE users SET is_admin = 0, is_active = 0, is_verified = 0")
     promoted = bazaar(tmp_path, "create-admin", "--email", "boss@example.com", "--name", "Boss")
     assert promoted.returncode == 0, promoted.stderr
     assert "promoted admin boss@example.com" in promoted.stdout
-    assert rows(tmp_path, "SELECT is_admin, is_active FROM users") == [(1, 1)]
+    assert rows(tmp_path, "SELECT is_admin, is_active, is_verified FROM users") == [(1, 1, 1)]
 
 
 def test_create_admin_without_a_password_source_fails_clearly(tmp_path: Path) -> None:
@@ -91,7 +93,7 @@ def test_demo_data_fills_the_database(tmp_path: Path) -> None:
     assert bazaar(tmp_path, "migrate").returncode == 0
     result = bazaar(tmp_path, "demo-data", "--users", "20", "--items", "300", "--seed", "7")
     assert result.returncode == 0, result.stderr
-    assert rows(tmp_path, "SELECT count(*) FROM users") == [(20,)]
+    assert rows(tmp_path, "SELECT count(*), sum(is_verified) FROM users") == [(20, 20)]
     assert rows(tmp_path, "SELECT count(*), count(DISTINCT owner_id) > 10 FROM items") == [(300, 1)]
 
 

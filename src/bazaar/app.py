@@ -12,12 +12,15 @@ from fastapi import APIRouter, FastAPI
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
+from bazaar.accounts.pages import router as account_pages
+from bazaar.accounts.router import router as accounts_router
 from bazaar.addresses import ClientAddress
 from bazaar.admin.site import BASE as ADMIN_BASE
 from bazaar.admin.site import mount_admin
 from bazaar.audit.context import Attributed
 from bazaar.auth.pruning import prune_periodically
 from bazaar.auth.router import router as auth_router
+from bazaar.background import Background
 from bazaar.config import Settings
 from bazaar.db.engine import create_engine, sessionmakers
 from bazaar.db.executor import Executor
@@ -25,6 +28,7 @@ from bazaar.db.gate import create_gate
 from bazaar.db.replica import ROLES, ReadYourWrites, Replica
 from bazaar.errors import install_error_handlers
 from bazaar.items.router import router as items_router
+from bazaar.mail.sender import MailSender, transport_for
 from bazaar.middleware import BodyLimit, Head, Observability, TrailingSlash
 from bazaar.ops.docs import mount_docs_assets
 from bazaar.ops.docs import router as docs_router
@@ -97,11 +101,20 @@ def create_app(settings: Settings, *, passwords: Passwords | None = None) -> Baz
         metrics.watch_pool(engine)
         gate = create_gate(settings)
         replica = _replica(settings, metrics)
+        executor = Executor(engine, gate, replica)
+        mail = MailSender(
+            executor,
+            transport_for(settings.smtp_url.get_secret_value()),
+            metrics,
+            mail_from=settings.mail_from,
+            poll_seconds=settings.mail_poll_seconds,
+            retry_seconds=settings.mail_retry_seconds,
+        )
         services = Services(
             settings=settings,
             engine=engine,
             gate=gate,
-            executor=Executor(engine, gate, replica),
+            executor=executor,
             sessionmakers=sessionmakers(engine),
             readiness=Readiness(engine, replica),
             metrics=metrics,
@@ -109,6 +122,8 @@ def create_app(settings: Settings, *, passwords: Passwords | None = None) -> Baz
             passwords=passwords or Passwords(),
             cursors=Cursors(settings.secret),
             throttle=Throttle(settings),
+            mail=mail,
+            background=Background(),
             replica=replica,
         )
         app.state.services = services
@@ -118,12 +133,17 @@ def create_app(settings: Settings, *, passwords: Passwords | None = None) -> Baz
         pruning = asyncio.create_task(
             prune_periodically(services.executor, settings.prune_interval_seconds)
         )
+        mail.start()
         try:
             yield
         finally:
             pruning.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await pruning
+            # Work the last requests began (a reset link to mail) ends first, then the
+            # sender, while the database is still there for both.
+            await services.background.drain()
+            await mail.stop()
             await services.readiness.close()
             if replica is not None:
                 await replica.close()
@@ -147,7 +167,10 @@ def create_app(settings: Settings, *, passwords: Passwords | None = None) -> Baz
         openapi_tags=[
             {
                 "name": "auth",
-                "description": "Log in for a bearer token and a refresh token; your sessions.",
+                "description": (
+                    "Log in for a bearer token and a refresh token; your sessions; verify your"
+                    " email; reset a password."
+                ),
             },
             {"name": "users", "description": "Sign up, your own account, and everyone's."},
             {"name": "items", "description": "Items for sale: anyone browses them."},
@@ -161,7 +184,16 @@ def create_app(settings: Settings, *, passwords: Passwords | None = None) -> Baz
     install_error_handlers(app)
     # Starlette tries routes in order, a microsecond each: the routes most requests
     # take (browsing items) go first.
-    _add_routes(app, items_router, users_router, auth_router, ops_router, docs_router)
+    _add_routes(
+        app,
+        items_router,
+        users_router,
+        auth_router,
+        accounts_router,
+        account_pages,
+        ops_router,
+        docs_router,
+    )
     mount_docs_assets(app)
     mount_admin(app, settings)
     app.add_middleware(TrailingSlash, keep=ADMIN_PATHS)

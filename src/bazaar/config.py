@@ -6,6 +6,7 @@ import logging
 import os
 import secrets
 import stat
+from email.utils import parseaddr
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from pathlib import Path
 from typing import Annotated, Literal
@@ -80,6 +81,16 @@ class Settings(BaseSettings):
     limit_mail_email: Limit = "3/hour"
     limit_mail_address: Limit = "20/hour"
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    # Mail: `smtp://user:pass@host:587` (STARTTLS when offered) or `smtps://...:465`; empty
+    # writes each mail to the log instead (development).
+    smtp_url: SecretStr = SecretStr("")
+    mail_from: str = "Bazaar <no-reply@localhost>"
+    require_verified_email: bool = False
+    # Not in the docs: how often each worker looks for due mail when nothing woke it, and
+    # the delay before a failed mail's first retry (each retry waits twice the last). Tests
+    # shorten them.
+    mail_poll_seconds: float = Field(default=10.0, gt=0, le=3600)
+    mail_retry_seconds: float = Field(default=5.0, gt=0, le=3600)
 
     @field_validator("database_url")
     @classmethod
@@ -144,6 +155,30 @@ class Settings(BaseSettings):
     def _redis_scheme(cls, value: str) -> str:
         if value and not value.startswith(("redis://", "rediss://", "unix://")):
             raise ValueError("use redis://host:port/db or rediss://...")
+        return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_scheme(cls, value: SecretStr) -> SecretStr:
+        url = value.get_secret_value()
+        if not url:
+            return value
+        parts = urlsplit(url)
+        try:
+            parts.port  # noqa: B018 - raises on a port out of range
+        except ValueError:
+            raise ValueError("the port is not a number from 1 to 65535") from None
+        if parts.scheme not in {"smtp", "smtps"} or not parts.hostname:
+            # Without the URL itself: it may hold a password.
+            raise ValueError("use smtp://user:password@host:587 or smtps://user:password@host:465")
+        return value
+
+    @field_validator("mail_from")
+    @classmethod
+    def _one_address(cls, value: str) -> str:
+        _, address = parseaddr(value)
+        if "@" not in address or any(c in value for c in "\r\n"):
+            raise ValueError('use an address such as "Bazaar <no-reply@example.com>"')
         return value
 
     @model_validator(mode="after")

@@ -10,11 +10,13 @@ from starlette.requests import HTTPConnection
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
+    from bazaar.background import Background
     from bazaar.config import Settings
     from bazaar.db.engine import Sessionmakers
     from bazaar.db.executor import Executor
     from bazaar.db.gate import Gate
     from bazaar.db.replica import Replica
+    from bazaar.mail.sender import MailSender
     from bazaar.ops.metrics import Metrics
     from bazaar.ops.readiness import Readiness
     from bazaar.pagination import Cursors
@@ -37,6 +39,8 @@ class Services:
     passwords: Passwords
     cursors: Cursors
     throttle: Throttle
+    mail: MailSender
+    background: Background
     # The streaming replica, when BAZAAR_DATABASE_REPLICA_URL names one.
     replica: Replica | None = None
 

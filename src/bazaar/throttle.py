@@ -88,6 +88,8 @@ class Throttle:
         self._login_address = parse(settings.limit_login_address)
         self._login_email = parse(settings.limit_login_email)
         self._signup = parse(settings.limit_signup)
+        self._mail_email = parse(settings.limit_mail_email)
+        self._mail_address = parse(settings.limit_mail_address)
 
     def login(self, *, email: str, address: str) -> tuple[Charge, ...]:
         """What a login attempt spends: the (email, address) pair's budget, the address's,
@@ -107,6 +109,18 @@ class Throttle:
 
     def signup(self, *, address: str) -> tuple[Charge, ...]:
         return (Charge(self._signup, "signup", address),)
+
+    def forgot_password(self, *, email: str, address: str) -> tuple[Charge, ...]:
+        """What a forgot-password request spends: the email's budget of reset mails (whether
+        or not it has an account, so that a 429 tells nothing), and the address's."""
+        return (
+            Charge(self._mail_email, "mail-email", _digest(email)),
+            Charge(self._mail_address, "mail-address", address),
+        )
+
+    def resend(self, *, user_id: int) -> tuple[Charge, ...]:
+        """What a new verification mail spends: its user's budget."""
+        return (Charge(self._mail_email, "mail-user", str(user_id)),)
 
     async def spend(self, charges: Sequence[Charge]) -> None:
         """Take one from each budget, or none: TooManyRequests, with the seconds until the

@@ -171,7 +171,9 @@ async def test_an_admin_resets_another_users_password_without_the_current_one(ap
 async def test_changing_email_to_one_in_use_is_400(api: Api) -> None:
     first, second = await api.user(), await api.user()
     response = await api.client.patch(
-        "/users/me", json={"email": first.email.upper()}, headers=second.headers
+        "/users/me",
+        json={"email": first.email.upper(), "current_password": second.password},
+        headers=second.headers,
     )
     assert response.status_code == 400
     assert response.json() == {"detail": "Email already in use"}
@@ -181,7 +183,9 @@ async def test_changing_email_to_one_in_use_is_400(api: Api) -> None:
 async def test_changing_email_normalises_it(api: Api) -> None:
     user = await api.user()
     response = await api.client.patch(
-        "/users/me", json={"email": "  New.Address@Example.COM"}, headers=user.headers
+        "/users/me",
+        json={"email": "  New.Address@Example.COM", "current_password": user.password},
+        headers=user.headers,
     )
     assert response.status_code == 200
     assert response.json()["email"] == "new.address@example.com"

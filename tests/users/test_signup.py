@@ -20,7 +20,15 @@ async def test_sign_up_returns_the_user_without_the_hash(api: Api) -> None:
     )
     assert response.status_code == 201
     body = response.json()
-    assert set(body) == {"id", "name", "email", "is_active", "is_admin", "created_at"}
+    assert set(body) == {
+        "id",
+        "name",
+        "email",
+        "is_active",
+        "is_admin",
+        "is_verified",
+        "created_at",
+    }
     assert body["name"] == "Ada Lovelace"
     assert body["email"] == "ada@example.com"
     assert body["is_active"] is True

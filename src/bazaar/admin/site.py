@@ -14,7 +14,13 @@ from starlette.responses import RedirectResponse
 
 from bazaar.admin.auth import AdminAuth
 from bazaar.admin.guard import AdminGuard
-from bazaar.admin.views import AuditEventAdmin, ItemAdmin, SessionAdmin, UserAdmin
+from bazaar.admin.views import (
+    AuditEventAdmin,
+    ItemAdmin,
+    OutboxAdmin,
+    SessionAdmin,
+    UserAdmin,
+)
 from bazaar.config import Settings
 
 BASE = "/admin"
@@ -54,7 +60,7 @@ def mount_admin(app: FastAPI, settings: Settings) -> Admin:
         middlewares=[Middleware(AdminGuard, public_url=settings.public_url)],
     )
     auth.templates = admin.templates
-    for view in (UserAdmin, ItemAdmin, SessionAdmin, AuditEventAdmin):
+    for view in (UserAdmin, ItemAdmin, SessionAdmin, OutboxAdmin, AuditEventAdmin):
         admin.add_view(view)
 
     async def to_the_index(_request: Request) -> RedirectResponse:

@@ -23,8 +23,8 @@ async def unit_of_work(request: Request, *, write: bool = True) -> AsyncIterator
 
 @asynccontextmanager
 async def transaction(app: Services, *, write: bool = True) -> AsyncIterator[AsyncSession]:
-    """A session of `app` in one transaction, as `unit_of_work` gives it, for a caller
-    that is not a FastAPI route (the admin UI)."""
+    """A session in one transaction, as `unit_of_work` gives a request, for work that
+    runs outside a route (the admin UI's writes, the background)."""
     # The session takes a connection when it first runs a statement, not before:
     # a request refused on the way in (a bad token) costs no database work.
     async with app.gate.place():

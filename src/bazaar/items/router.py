@@ -10,7 +10,7 @@ from bazaar.auth.dependencies import CheckedToken
 from bazaar.auth.queries import Bearer, signed_in_user
 from bazaar.db.executor import AnyRow, Runs
 from bazaar.db.unit_of_work import SessionDep
-from bazaar.errors import BODY_ERRORS, UNAUTHENTICATED, Responses
+from bazaar.errors import BODY_ERRORS, UNAUTHENTICATED, Forbidden, Responses
 from bazaar.items import changes, queries
 from bazaar.items.dependencies import ItemId, OwnedItem, etag
 from bazaar.items.schemas import ItemCreate, ItemListQuery, ItemOut, ItemUpdate, UserItemsQuery
@@ -34,9 +34,11 @@ def _listed(page: Page, request: Request) -> Response:
     return ITEMS(page.rows, headers=page.headers(request))
 
 
-def _create(connection: Runs, seller: Bearer, data: ItemCreate) -> AnyRow:
+def _create(connection: Runs, seller: Bearer, data: ItemCreate, *, verified_only: bool) -> AnyRow:
     # The seller's token and the insert in one call: one connection, one gate place.
     owner = signed_in_user(connection, seller)
+    if verified_only and not owner.is_verified:
+        raise Forbidden("Verify your email first")
     return queries.insert_item(connection, owner_id=owner.id, data=data)
 
 
@@ -44,11 +46,16 @@ def _create(connection: Runs, seller: Bearer, data: ItemCreate) -> AnyRow:
     "/items",
     status_code=status.HTTP_201_CREATED,
     response_model=ItemOut,
-    responses=UNAUTHENTICATED | BODY_ERRORS,
+    responses=UNAUTHENTICATED
+    | BODY_ERRORS
+    | {403: {"description": "Verify your email first (when verified emails are required)"}},
 )
 async def create_item(data: ItemCreate, seller: CheckedToken, request: Request) -> Response:
     """List a new item for sale."""
-    row = await services(request).executor.write_one(_create, seller, data)
+    app = services(request)
+    row = await app.executor.write_one(
+        _create, seller, data, verified_only=app.settings.require_verified_email
+    )
     headers = {"Location": absolute_url(request, f"/items/{row.id}"), "ETag": etag(row.version)}
     return ITEM(row, status_code=status.HTTP_201_CREATED, headers=headers)
 

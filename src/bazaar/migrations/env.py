@@ -11,12 +11,14 @@ from sqlalchemy import text
 from sqlalchemy.engine import Connection
 from sqlalchemy.pool import PoolProxiedConnection
 
+from bazaar.accounts import models as _accounts  # noqa: F401 - registers the table
 from bazaar.audit import models as _audit  # noqa: F401 - registers the table
 from bazaar.auth import models as _auth  # noqa: F401 - registers the tables
 from bazaar.config import Settings
 from bazaar.db.base import Base
 from bazaar.db.engine import create_engine
 from bazaar.items import models as _items  # noqa: F401 - registers the table
+from bazaar.mail import models as _mail  # noqa: F401 - registers the table
 from bazaar.users import models as _users  # noqa: F401 - registers the table
 
 config = context.config

@@ -62,6 +62,27 @@ class Metrics:
             multiprocess_mode="livesum",
             registry=self.registry,
         )
+        self.mails_pending = Gauge(
+            "bazaar_mails_pending",
+            "Mails in the outbox waiting to be sent (as last counted by a sender).",
+            multiprocess_mode="livemostrecent",
+            registry=self.registry,
+        )
+        self.mails_sent = Counter(
+            "bazaar_mails_sent",
+            "Mails the SMTP server accepted (or, without one, written to the log).",
+            registry=self.registry,
+        )
+        self.mails_failed = Counter(
+            "bazaar_mails_failed",
+            "Mails given up on after a day of retries.",
+            registry=self.registry,
+        )
+        self.mail_retries = Counter(
+            "bazaar_mail_retries",
+            "Attempts to send a mail that failed and were put off for a retry.",
+            registry=self.registry,
+        )
         self.db_reads = Counter(
             "bazaar_db_reads",
             "Reads that may lag, by the database role that served them (with a replica only).",

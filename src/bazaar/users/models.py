@@ -19,6 +19,7 @@ class User(Base):
     hashed_password: Mapped[str] = mapped_column(String(200))
     is_active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    is_verified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), server_default=utcnow())
 
     # A deleted user's id is never handed out again on SQLite (see migration 0002).
@@ -27,4 +28,12 @@ class User(Base):
 
 
 # What the API shows of a user, read as plain rows (never the password hash).
-USER_COLUMNS = (User.id, User.name, User.email, User.is_active, User.is_admin, User.created_at)
+USER_COLUMNS = (
+    User.id,
+    User.name,
+    User.email,
+    User.is_active,
+    User.is_admin,
+    User.is_verified,
+    User.created_at,
+)

@@ -48,12 +48,14 @@ async def create_user(data: UserCreate, request: Request) -> Response:
     """Sign up."""
     app = services(request)
     await app.throttle.spend(app.throttle.signup(address=address_of(request)))
-    # Hashed before the insert takes a connection (or SQLite's write lock). No look-up of
-    # the email first to save the hash of a taken one: under a burst of sign-ups those
-    # reads queued for connections with everyone else's (p99 of item reads 153 ms, server
-    # side), and the insert is what decides anyway.
+    # Hashed before the insert takes a connection (or SQLite's write lock).
     hashed = await app.passwords.hash(data.password)
-    user = await app.executor.write_one(queries.insert_user, data=data, hashed_password=hashed)
+    async with unit_of_work(request) as session:
+        user = await changes.sign_up(
+            session, data=data, hashed_password=hashed, settings=app.settings
+        )
+    # Committed: the verification mail is in the outbox.
+    app.mail.wake()
     location = absolute_url(request, f"/users/{user.id}")
     return USER(user, status_code=status.HTTP_201_CREATED, headers={"Location": location})
 
@@ -82,17 +84,37 @@ async def update_me(data: UserUpdate, bearer: CheckedToken, request: Request) ->
 
 async def _update(request: Request, user_id: int, *, data: UserUpdate, bearer: Bearer) -> User:
     app = services(request)
-    password = None
+    password = proven = None
+    # Checked (and hashed) before the change takes a connection.
     if data.password is not None:
-        # Checked and hashed before the change takes a connection.
         password = await changes.new_password(
             app.executor, app.passwords, bearer=bearer, user_id=user_id, data=data
+        )
+    elif data.email is not None:
+        proven = await changes.proven_password(
+            app.executor,
+            app.passwords,
+            bearer=bearer,
+            user_id=user_id,
+            email=data.email,
+            current_password=data.current_password,
         )
     async with unit_of_work(request) as session:
         caller = await session_caller(session, bearer)
         changes.check_may_address(caller, user_id)
         user = await changes.get_user(session, user_id)
-        return await changes.update_user(session, user, data=data, caller=caller, password=password)
+        user = await changes.update_user(
+            session,
+            user,
+            data=data,
+            caller=caller,
+            settings=app.settings,
+            password=password,
+            proven=proven,
+        )
+    if data.email is not None:
+        app.mail.wake()
+    return user
 
 
 @router.api_route("/me", methods=["PUT", "DELETE"], include_in_schema=False, response_model=None)

@@ -51,4 +51,5 @@ class UserOut(BaseModel):
     email: str
     is_active: bool
     is_admin: bool
+    is_verified: bool
     created_at: datetime

@@ -1,0 +1,1 @@
+"""Mail: the transactional outbox, and the sender each worker runs in the background."""
