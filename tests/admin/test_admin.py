@@ -455,3 +455,65 @@ async def test_an_id_out_of_range_is_no_row(api: Api) -> None:
         "/admin/user/edit/0",
     ):
         assert (await api.client.get(path)).status_code == 404, path
+
+
+async def test_the_outbox_is_read_without_bodies_and_a_failed_mail_is_retried(api: Api) -> None:
+    admin = await admin_signed_in(api)
+    user = await api.user(name="Hal")  # signing up queued a verification mail
+    mail_id = await api.sql("SELECT id FROM outbox WHERE recipient = :e", e=user.email)
+    body = await api.sql("SELECT body FROM outbox WHERE id = :id", id=mail_id)
+    link = re.search(r"token=[A-Za-z0-9_-]+", body)
+    assert link is not None
+    await api.sql(
+        "UPDATE outbox SET failed_at = created_at, last_error = 'SMTPServerDisconnected' "
+        "WHERE id = :id",
+        id=mail_id,
+    )
+
+    listed = await api.client.get("/admin/outbox-mail/list", params={"state": "failed"})
+    assert listed.status_code == 200
+    assert user.email in listed.text
+    assert "SMTPServerDisconnected" in listed.text
+    assert "of 1 items" in listed.text
+    details = await api.client.get(f"/admin/outbox-mail/details/{mail_id}")
+    for page in (listed, details):
+        # The body's link carries a live token: never shown.
+        assert link.group(0) not in page.text
+
+    asked = await api.client.get("/admin/outbox-mail/action/retry", params={"pks": mail_id})
+    assert asked.status_code == 200
+    assert user.email in asked.text
+    assert await api.count("outbox", "id = :id AND failed_at IS NOT NULL", id=mail_id) == 1
+    form = {"pks": str(mail_id)}
+    foreign = await api.client.post(
+        "/admin/outbox-mail/retry", data=form, headers={"Origin": "http://evil.example"}
+    )
+    assert foreign.status_code == 403
+    assert await api.count("outbox", "id = :id AND failed_at IS NOT NULL", id=mail_id) == 1
+
+    retried = await api.client.post("/admin/outbox-mail/retry", data=form, headers=SAME_ORIGIN)
+    assert retried.status_code == 302
+    assert await api.count("outbox", "id = :id AND failed_at IS NULL", id=mail_id) == 1
+    event = (await audit_events(api.app))[-1]
+    assert (event["actor_id"], event["action"], event["target_id"]) == (
+        admin.id,
+        "mail.retry",
+        str(mail_id),
+    )
+    assert event["changes"]["failed_at"]["new"] is None
+    # A mail that has not failed is left alone, and nothing is recorded.
+    again = await api.client.post("/admin/outbox-mail/retry", data=form, headers=SAME_ORIGIN)
+    assert again.status_code == 302
+    assert (await audit_events(api.app))[-1] == event
+
+
+async def test_users_are_filtered_by_a_verified_email(api: Api) -> None:
+    admin = await admin_signed_in(api)
+    unverified = await api.user(name="Ivy")
+    await api.sql("UPDATE users SET is_verified = true WHERE id = :id", id=admin.id)
+    verified = await api.client.get("/admin/user/list", params={"is_verified": "true"})
+    assert admin.email in verified.text
+    assert unverified.email not in verified.text
+    not_yet = await api.client.get("/admin/user/list", params={"is_verified": "false"})
+    assert unverified.email in not_yet.text
+    assert admin.email not in not_yet.text

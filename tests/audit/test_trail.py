@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 from datetime import timedelta
 
 import pytest
@@ -189,3 +191,36 @@ async def test_the_writer_refuses_a_secret(api: Api, field: str) -> None:
                 target_id=found.id,
                 changes={field: ("old", "new")},
             )
+
+
+async def test_a_password_reset_is_recorded_without_its_token(api: Api) -> None:
+    user = await api.user()
+    response = await api.client.post("/auth/forgot-password", json={"email": user.email})
+    assert response.status_code == 202
+    # The mail is queued in the background (the answer must not tell whether it was).
+    body = None
+    for _ in range(200):
+        body = await api.sql(
+            "SELECT body FROM outbox WHERE recipient = :email AND subject LIKE '%password%'",
+            email=user.email,
+        )
+        if body is not None:
+            break
+        await asyncio.sleep(0.05)
+    assert body is not None
+    match = re.search(r"token=([A-Za-z0-9_-]+)", body)
+    assert match is not None, body
+    token = match.group(1)
+    new_password = "reset-to-something-new"
+    response = await api.client.post(
+        "/auth/reset-password", json={"token": token, "password": new_password}
+    )
+    assert response.status_code == 204, response.text
+
+    reset, ended = await audit_events(api.app)
+    assert reset["actor_id"] is None  # nobody signed in: the link is the proof
+    assert (reset["action"], reset["target_id"]) == ("user.password_reset", str(user.id))
+    assert (ended["action"], ended["target_id"]) == ("user.sessions_revoke", str(user.id))
+    everything = json.dumps([reset, ended], default=str)
+    for secret in (token, new_password, user.password):
+        assert secret not in everything
