@@ -47,6 +47,26 @@ async def test_an_admins_change_is_recorded_with_who_where_and_which_request(api
     assert event["created_at"] is not None
 
 
+async def test_an_admins_rename_and_deletion_of_an_account_are_recorded(api: Api) -> None:
+    admin = await api.user(admin=True)
+    user = await api.user(name="Old Name")
+    response = await api.client.put(
+        f"/users/{user.id}", params={"name": "New Name"}, headers=admin.headers
+    )
+    assert response.status_code == 200
+    response = await api.client.delete(f"/users/{user.id}", headers=admin.headers)
+    assert response.status_code == 204
+
+    renamed, deleted = await audit_events(api.app)
+    assert (renamed["actor_id"], renamed["action"]) == (admin.id, "user.update")
+    assert renamed["changes"] == {"name": {"old": "Old Name", "new": "New Name"}}
+    assert (deleted["actor_id"], deleted["action"], deleted["target_id"]) == (
+        admin.id,
+        "user.delete",
+        str(user.id),
+    )
+
+
 async def test_a_password_change_is_recorded_and_no_secret_is(api: Api) -> None:
     user = await api.user()
     new_password = "a-brand-new-secret-9"
