@@ -123,7 +123,7 @@ def test_prune_deletes_ended_sessions_and_expired_tokens(tmp_path: Path) -> None
             )
     result = bazaar(tmp_path, "prune")
     assert result.returncode == 0, result.stderr
-    assert "deleted 2 ended sessions and 1 expired refresh tokens" in result.stdout
+    assert "deleted 2 ended sessions, 1 expired refresh tokens, 0 expired links" in result.stdout
     assert rows(tmp_path, "SELECT id FROM sessions") == [("open",)]
     assert rows(tmp_path, "SELECT token_hash FROM refresh_tokens") == [("t1",)]
 

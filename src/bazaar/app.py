@@ -18,7 +18,6 @@ from bazaar.addresses import ClientAddress
 from bazaar.admin.site import BASE as ADMIN_BASE
 from bazaar.admin.site import mount_admin
 from bazaar.audit.context import Attributed
-from bazaar.auth.pruning import prune_periodically
 from bazaar.auth.router import router as auth_router
 from bazaar.background import Background
 from bazaar.config import Settings
@@ -36,6 +35,7 @@ from bazaar.ops.metrics import Metrics
 from bazaar.ops.readiness import Readiness
 from bazaar.ops.router import router as ops_router
 from bazaar.pagination import Cursors
+from bazaar.pruning import prune_periodically
 from bazaar.security import Passwords, Tokens
 from bazaar.services import Services
 from bazaar.throttle import Throttle

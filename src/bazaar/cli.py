@@ -225,10 +225,10 @@ def _demo_data(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _prune(settings: Settings, args: argparse.Namespace) -> int:
-    from bazaar.auth.pruning import Pruned, prune
     from bazaar.db.engine import create_engine
     from bazaar.db.executor import Executor
     from bazaar.db.gate import create_gate
+    from bazaar.pruning import Pruned, prune
 
     async def run() -> Pruned:
         engine = create_engine(settings, autocommit=True)
@@ -238,10 +238,7 @@ def _prune(settings: Settings, args: argparse.Namespace) -> int:
             await engine.dispose()
 
     pruned = asyncio.run(run())
-    print(
-        f"deleted {pruned.sessions} ended sessions "
-        f"and {pruned.refresh_tokens} expired refresh tokens"
-    )
+    print(f"deleted {pruned}")
     return 0
 
 
@@ -383,8 +380,8 @@ def _parser() -> argparse.ArgumentParser:
     prune = commands.add_parser(
         "prune",
         parents=[database],
-        help="delete ended sessions and expired refresh tokens now (each worker also does "
-        "it every BAZAAR_PRUNE_INTERVAL_SECONDS)",
+        help="delete ended sessions, expired tokens and links, and old mail now "
+        "(each worker also does it every BAZAAR_PRUNE_INTERVAL_SECONDS)",
     )
     prune.set_defaults(run=_prune)
     return parser

@@ -11,8 +11,8 @@ import jwt
 import pytest
 
 from bazaar.auth import models
-from bazaar.auth.pruning import prune
 from bazaar.config import Settings
+from bazaar.pruning import prune
 from bazaar.security import token_hash
 from tests.factories import Account, Api
 

@@ -1,10 +1,11 @@
-"""One-time links on the fast path: whose a link is, read without using it up."""
+"""One-time links on the fast path: whose a link is, read without using it up; the
+pruning of expired ones."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, delete, select
 
 from bazaar.accounts.changes import Purpose, digest
 from bazaar.accounts.models import OneTimeToken
@@ -24,6 +25,8 @@ _OWNER = (
     )
 )
 
+_PRUNE = delete(OneTimeToken).where(OneTimeToken.expires_at <= bindparam("now"))
+
 
 def token_owner(connection: Runs, token: str, purpose: Purpose) -> AnyRow | None:
     """(id, email) of the user a live link of `purpose` with this token is for, else None.
@@ -35,3 +38,8 @@ def token_owner(connection: Runs, token: str, purpose: Purpose) -> AnyRow | None
         return None
     params = {"token_hash": hashed, "purpose": purpose.value, "now": datetime.now(UTC)}
     return connection.execute(_OWNER, params).first()
+
+
+def prune_links(connection: Runs) -> int:
+    """Delete links past their expiry, used or not; how many."""
+    return connection.execute(_PRUNE, {"now": datetime.now(UTC)}).rowcount

@@ -7,9 +7,9 @@ its own: on SQLite under the write lock, which orders the workers' claims).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Integer, bindparam, func, literal_column, null, select, update
+from sqlalchemy import Integer, bindparam, delete, func, literal_column, null, or_, select, update
 
 from bazaar.db.executor import AnyRow, Runs
 from bazaar.mail.models import OutboxMail
@@ -99,3 +99,19 @@ def put_off(
 def mark_failed(connection: Runs, mail_id: int, *, attempt: int, now: datetime, error: str) -> bool:
     params = {"mail_id": mail_id, "attempt": attempt, "now": now, "error": error}
     return connection.execute(_FAILED, params).rowcount == 1
+
+
+_PRUNE = delete(OutboxMail).where(
+    or_(
+        OutboxMail.sent_at < bindparam("sent_before"),
+        OutboxMail.failed_at < bindparam("failed_before"),
+    )
+)
+
+
+def prune_mail(connection: Runs, *, keep_sent: timedelta, keep_failed: timedelta) -> int:
+    """Delete mail sent longer than `keep_sent` ago or given up on longer than
+    `keep_failed` ago; how many."""
+    now = datetime.now(UTC)
+    values = {"sent_before": now - keep_sent, "failed_before": now - keep_failed}
+    return connection.execute(_PRUNE, values).rowcount
