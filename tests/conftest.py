@@ -186,7 +186,9 @@ def settings(database_url: str, settings_overrides: dict[str, Any]) -> Settings:
 async def _empty_tables(app: FastAPI) -> None:
     async with app.state.services.engine.begin() as connection:
         if connection.dialect.name == "postgresql":
-            await connection.execute(text("TRUNCATE items, users, outbox RESTART IDENTITY CASCADE"))
+            await connection.execute(
+                text("TRUNCATE items, users, outbox, audit_events RESTART IDENTITY CASCADE")
+            )
 
 
 # Argon2id at a fraction of the production cost, so that the thousands of sign-ups and

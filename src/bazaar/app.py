@@ -16,6 +16,9 @@ from bazaar import __version__
 from bazaar.accounts.pages import router as account_pages
 from bazaar.accounts.router import router as accounts_router
 from bazaar.addresses import ClientAddress
+from bazaar.admin.site import BASE as ADMIN_BASE
+from bazaar.admin.site import mount_admin
+from bazaar.audit.context import Attributed
 from bazaar.auth.router import router as auth_router
 from bazaar.background import Background
 from bazaar.config import Settings
@@ -39,6 +42,9 @@ from bazaar.services import Services
 from bazaar.throttle import Throttle
 from bazaar.users.router import router as users_router
 
+# SQLAdmin's routes end in a slash where it declares them so (its index is `/admin/`).
+ADMIN_PATHS = f"{ADMIN_BASE}/"
+
 
 class Bazaar(FastAPI):
     """FastAPI with observability around the whole stack, so that even a 500 page has an id."""
@@ -48,7 +54,9 @@ class Bazaar(FastAPI):
 
     def build_middleware_stack(self) -> ASGIApp:
         settings = self.settings
-        stack: ASGIApp = BodyLimit(super().build_middleware_stack(), settings.max_body_bytes)
+        stack: ASGIApp = Attributed(
+            BodyLimit(super().build_middleware_stack(), settings.max_body_bytes)
+        )
         if settings.database_replica_url:
             stack = ReadYourWrites(stack)
         if settings.trusted_proxies:
@@ -188,7 +196,8 @@ def create_app(settings: Settings, *, passwords: Passwords | None = None) -> Baz
         docs_router,
     )
     mount_docs_assets(app)
-    app.add_middleware(TrailingSlash)
+    mount_admin(app, settings)
+    app.add_middleware(TrailingSlash, keep=ADMIN_PATHS)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

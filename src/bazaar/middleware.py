@@ -24,15 +24,24 @@ _SANE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:@/+=-]{1,128}")
 
 
 class TrailingSlash:
-    """Serves `/users/` and `/users` alike, without a redirect: routes are declared bare."""
+    """Serves `/users/` and `/users` alike, without a redirect: routes are declared bare.
 
-    def __init__(self, app: ASGIApp) -> None:
+    Paths under `keep` (a prefix) are left as they came: an application mounted there
+    declares its own.
+    """
+
+    def __init__(self, app: ASGIApp, *, keep: str | None = None) -> None:
         self.app = app
+        self.keep = keep
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             path: str = scope["path"]
-            if len(path) > 1 and path.endswith("/"):
+            if (
+                len(path) > 1
+                and path.endswith("/")
+                and not (self.keep and path.startswith(self.keep))
+            ):
                 scope["path"] = path.rstrip("/") or "/"
                 scope["raw_path"] = scope["path"].encode()
         await self.app(scope, receive, send)

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import ColumnElement, Select, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bazaar.audit import changes as audit
 from bazaar.auth.models import REUSE_GRACE, USER_AGENT_LENGTH, LoginSession, RefreshToken
 from bazaar.errors import NotFound, Unauthorized
 from bazaar.security import new_secret_token, new_session_id, token_hash
@@ -132,7 +133,12 @@ async def refresh(session: AsyncSession, *, token: str, lifetimes: Lifetimes) ->
         if used is None or used.used_at is None:
             return None  # unknown, expired, or unused in a session that ended
         if now - used.used_at > REUSE_GRACE:
-            await _revoke(session, LoginSession.id == used.session_id, now)
+            if await _revoke(session, LoginSession.id == used.session_id, now):
+                owner = await session.scalar(
+                    select(LoginSession.user_id).where(LoginSession.id == used.session_id)
+                )
+                if owner is not None:
+                    await _record_revocation(session, owner, used.session_id, reused=True)
             return None
         claimed = used.session_id
     live = (
@@ -166,9 +172,33 @@ async def end_session(session: AsyncSession, *, user_id: int, session_id: str) -
     which = (LoginSession.id == session_id) & (LoginSession.user_id == user_id)
     if not await _revoke(session, which, datetime.now(UTC)):
         raise NotFound("Session not found")
+    await _record_revocation(session, user_id, session_id)
+
+
+async def _record_revocation(
+    session: AsyncSession, user_id: int, session_id: str, *, reused: bool = False
+) -> None:
+    # Under the user it signed in, so that their account's trail shows it; a session
+    # ended because its refresh token was used twice is told apart.
+    await audit.record(
+        session,
+        action="session.revoke_reused_token" if reused else "session.revoke",
+        target_type="user",
+        target_id=user_id,
+        changes={"session": (session_id, None)},
+    )
 
 
 async def end_sessions(session: AsyncSession, user_id: int) -> int:
     """End every open session of the user (a password change, a deactivation, an admin's
     or their own "sign out everywhere"); how many were open."""
-    return await _revoke(session, LoginSession.user_id == user_id, datetime.now(UTC))
+    ended = await _revoke(session, LoginSession.user_id == user_id, datetime.now(UTC))
+    if ended:
+        await audit.record(
+            session,
+            action="user.sessions_revoke",
+            target_type="user",
+            target_id=user_id,
+            changes={"open_sessions": (ended, 0)},
+        )
+    return ended

@@ -8,6 +8,7 @@ from fastapi import Depends, Request
 from fastapi.security import OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bazaar.audit.context import act_as
 from bazaar.auth.queries import Bearer, signed_in_user
 from bazaar.errors import Forbidden, Unauthorized
 from bazaar.services import services
@@ -52,6 +53,8 @@ async def session_caller(session: AsyncSession, bearer: Bearer) -> UserOut:
     checks its caller and does its work on one connection, through one gate place."""
     connection = await session.connection()
     row = await connection.run_sync(signed_in_user, bearer)
+    # Every write of the API learns its caller here: the audit trail names them.
+    act_as(row.id)
     return UserOut.model_validate(row, from_attributes=True)
 
 

@@ -24,7 +24,7 @@ async def unit_of_work(request: Request, *, write: bool = True) -> AsyncIterator
 @asynccontextmanager
 async def transaction(app: Services, *, write: bool = True) -> AsyncIterator[AsyncSession]:
     """A session in one transaction, as `unit_of_work` gives a request, for work that
-    runs outside one (in the background)."""
+    runs outside a route (the admin UI's writes, the background)."""
     # The session takes a connection when it first runs a statement, not before:
     # a request refused on the way in (a bad token) costs no database work.
     async with app.gate.place():

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime
 from email.utils import parseaddr
 
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bazaar.audit import changes as audit
 from bazaar.mail.models import OutboxMail
 
 
@@ -28,3 +31,32 @@ async def queue_mail(
     session.add(mail)
     await session.flush()
     return mail
+
+
+async def retry_mail(session: AsyncSession, mail_id: int) -> bool:
+    """Give a mail that was given up one more try, due now; False when it had not failed.
+
+    One more try, not another day of them: the sender gives up on a mail whose retries
+    would take it past a day from its queueing, so a retried mail that fails is failed
+    again (and can be retried again).
+    """
+    # Locked: a second retry of the same mail waits, then finds it pending.
+    failed_at = await session.scalar(
+        select(OutboxMail.failed_at).where(OutboxMail.id == mail_id).with_for_update()
+    )
+    if failed_at is None:
+        return False
+    await session.execute(
+        update(OutboxMail)
+        .where(OutboxMail.id == mail_id)
+        .values(failed_at=None, next_attempt_at=datetime.now(UTC))
+        .execution_options(synchronize_session=False)
+    )
+    await audit.record(
+        session,
+        action="mail.retry",
+        target_type="mail",
+        target_id=mail_id,
+        changes={"failed_at": (failed_at, None)},
+    )
+    return True

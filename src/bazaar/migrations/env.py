@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.pool import PoolProxiedConnection
 
 from bazaar.accounts import models as _accounts  # noqa: F401 - registers the table
+from bazaar.audit import models as _audit  # noqa: F401 - registers the table
 from bazaar.auth import models as _auth  # noqa: F401 - registers the tables
 from bazaar.config import Settings
 from bazaar.db.base import Base

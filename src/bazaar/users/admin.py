@@ -32,10 +32,8 @@ async def create_admin(
             user = await changes.find_user_by_email(session, normalised)
             if user is not None:
                 already = user.is_admin and user.is_active
-                user.is_admin = True
-                user.is_active = True
                 # Whoever runs this command vouches for the address.
-                user.is_verified = True
+                await changes.promote_user(session, user)
                 return "already an admin" if already else "promoted"
             if name is None:
                 raise SystemExit(
@@ -50,9 +48,10 @@ async def create_admin(
                 problems = "; ".join(f"{e['loc'][0]}: {e['msg']}" for e in exc.errors())
                 raise SystemExit(f"bazaar: {problems}") from None
             hashed = await passwords.hash(data.password)
-            user = await changes.create_user(session, data=data, hashed_password=hashed)
-            user.is_admin = True
-            user.is_verified = True
+            # Whoever runs this command vouches for the address.
+            await changes.create_user(
+                session, data=data, hashed_password=hashed, is_admin=True, is_verified=True
+            )
             return "created"
     finally:
         await engine.dispose()

@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bazaar.accounts import changes as accounts
+from bazaar.audit import changes as audit
 from bazaar.auth.changes import end_sessions
 from bazaar.auth.queries import Bearer, signed_in_user
 from bazaar.config import Settings
@@ -54,14 +55,61 @@ async def _flush_unique_email(session: AsyncSession) -> None:
         raise
 
 
-async def create_user(session: AsyncSession, *, data: UserCreate, hashed_password: str) -> User:
-    """Sign a new user up in `session`, with the hash of their password made beforehand."""
+# What the audit trail shows of a user's change (never the password or its hash).
+AUDITED_FIELDS = ("name", "email", "is_active", "is_admin", "is_verified")
+
+
+def _audited(user: User) -> dict[str, object]:
+    return {field: getattr(user, field) for field in AUDITED_FIELDS}
+
+
+async def create_user(
+    session: AsyncSession,
+    *,
+    data: UserCreate,
+    hashed_password: str,
+    is_active: bool = True,
+    is_admin: bool = False,
+    is_verified: bool = False,
+) -> User:
+    """Create a user in `session` (an admin's or the command line's doing: sign-ups are
+    `sign_up`), with the hash of their password made beforehand."""
     if await find_user_by_email(session, data.email) is not None:
         raise Conflict(EMAIL_IN_USE)
-    user = User(name=data.name, email=data.email, hashed_password=hashed_password)
+    user = User(
+        name=data.name,
+        email=data.email,
+        hashed_password=hashed_password,
+        is_active=is_active,
+        is_admin=is_admin,
+        is_verified=is_verified,
+    )
     session.add(user)
     await _flush_unique_email(session)
+    created = {field: (None, value) for field, value in _audited(user).items()}
+    await audit.record(
+        session, action="user.create", target_type="user", target_id=user.id, changes=created
+    )
     return user
+
+
+async def promote_user(session: AsyncSession, user: User) -> User:
+    """Make `user` an active admin with a verified address (`bazaar create-admin` on an
+    existing account: whoever runs it vouches for the address)."""
+    before = _audited(user)
+    user.is_admin = True
+    user.is_active = True
+    user.is_verified = True
+    await _record_update(session, user, before)
+    return user
+
+
+async def _record_update(session: AsyncSession, user: User, before: dict[str, object]) -> None:
+    difference = audit.changed(before, _audited(user))
+    if difference:
+        await audit.record(
+            session, action="user.update", target_type="user", target_id=user.id, changes=difference
+        )
 
 
 async def sign_up(
@@ -161,11 +209,16 @@ def _caller_and_email(connection: Runs, bearer: Bearer, user_id: int) -> tuple[A
     return caller, email
 
 
-async def set_password(session: AsyncSession, user: User, hashed: str) -> None:
+async def set_password(
+    session: AsyncSession, user: User, hashed: str, *, reset: bool = False
+) -> None:
     """Give `user` the password whose hash is `hashed`: the one way a password is set (a
-    change, a reset). Every session of theirs ends (this one too): whoever held one must
-    prove the new password. Links to reset the old one end with it."""
+    change, or a `reset` by mailed link). Every session of theirs ends (this one too):
+    whoever held one must prove the new password. Links to reset the old one end with it."""
     user.hashed_password = hashed
+    # That it changed, never what to.
+    action = "user.password_reset" if reset else "user.password_change"
+    await audit.record(session, action=action, target_type="user", target_id=user.id)
     await end_sessions(session, user.id)
     await accounts.end_tokens(session, user_id=user.id, purpose=accounts.Purpose.RESET_PASSWORD)
     await session.flush()
@@ -195,6 +248,7 @@ async def update_user(
         {"is_active", "is_admin"} & changes.keys() and not caller.is_admin
     ):
         raise Forbidden("Only an admin can change is_active or is_admin")
+    before = _audited(user)
     new_email = changes.get("email", user.email) != user.email
     own = caller.id == user.id
     if own and (password is not None or new_email):
@@ -217,6 +271,7 @@ async def update_user(
     for field in ("name", "is_active", "is_admin"):
         if field in changes:
             setattr(user, field, changes[field])
+    await _record_update(session, user, before)
     await _flush_unique_email(session)
     if new_email and own:
         await accounts.send_verification(session, user, settings=settings)
@@ -230,19 +285,25 @@ async def reset_password(session: AsyncSession, *, token: str, hashed: str) -> U
     The link reached them at their current address, so that address is verified too.
     """
     user = await accounts.use_token(session, token, accounts.Purpose.RESET_PASSWORD)
-    await set_password(session, user, hashed)
+    await set_password(session, user, hashed, reset=True)
     user.is_verified = True
     await session.flush()
     return user
 
 
 async def rename_user(session: AsyncSession, user: User, *, name: str) -> User:
+    before = _audited(user)
     user.name = name
+    await _record_update(session, user, before)
     await session.flush()
     return user
 
 
 async def delete_user(session: AsyncSession, user: User) -> None:
     """Remove the user; their items go with them (ON DELETE CASCADE)."""
+    gone = {field: (value, None) for field, value in _audited(user).items()}
+    await audit.record(
+        session, action="user.delete", target_type="user", target_id=user.id, changes=gone
+    )
     await session.delete(user)
     await session.flush()

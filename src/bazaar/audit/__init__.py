@@ -1,0 +1,1 @@
+"""The audit trail: who changed what, from where, written in the transaction of the change."""
