@@ -120,12 +120,14 @@ async def send_verification(session: AsyncSession, user: User, *, settings: Sett
         email=user.email,
         link=mails.link(settings.public_url, "verify-email", token),
     )
+    await _post(session, letter, to=user.email, settings=settings)
+
+
+async def _post(
+    session: AsyncSession, letter: mails.Letter, *, to: str, settings: Settings
+) -> None:
     await queue_mail(
-        session,
-        mail_from=settings.mail_from,
-        to=user.email,
-        subject=letter.subject,
-        body=letter.body,
+        session, mail_from=settings.mail_from, to=to, subject=letter.subject, body=letter.body
     )
 
 
@@ -134,13 +136,7 @@ async def send_email_changed(
 ) -> None:
     """Tell the old address that the account's email changed."""
     letter = mails.email_changed(name=user.name, old_email=old_email)
-    await queue_mail(
-        session,
-        mail_from=settings.mail_from,
-        to=old_email,
-        subject=letter.subject,
-        body=letter.body,
-    )
+    await _post(session, letter, to=old_email, settings=settings)
 
 
 async def send_reset_link(session: AsyncSession, *, email: str, settings: Settings) -> bool:
@@ -155,13 +151,7 @@ async def send_reset_link(session: AsyncSession, *, email: str, settings: Settin
     letter = mails.password_reset(
         name=user.name, link=mails.link(settings.public_url, "reset-password", token)
     )
-    await queue_mail(
-        session,
-        mail_from=settings.mail_from,
-        to=user.email,
-        subject=letter.subject,
-        body=letter.body,
-    )
+    await _post(session, letter, to=user.email, settings=settings)
     return True
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
-from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
@@ -23,10 +22,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from bazaar.addresses import address_of
-from bazaar.admin.queries import is_admin, signed_in_admin
+from bazaar.admin.queries import signed_in_admin
 from bazaar.audit.context import act_as
 from bazaar.auth import changes as sessions
-from bazaar.auth.login import authenticate
+from bazaar.auth.login import log_in
 from bazaar.config import Settings
 from bazaar.db.unit_of_work import transaction
 from bazaar.errors import BazaarError, NotFound
@@ -70,12 +69,6 @@ class AdminAuth(AuthenticationBackend):
             https_only=settings.public_url.startswith("https://"),
         )
         self._app = app
-        # The session's own lifetimes (its refresh token is never handed out: the cookie
-        # stands for it, and dies with it).
-        self._lifetimes = sessions.Lifetimes(
-            refresh=timedelta(days=settings.refresh_token_days),
-            session=timedelta(days=settings.session_days),
-        )
 
     def services(self) -> Services:
         found: Services = self._app.state.services
@@ -85,38 +78,21 @@ class AdminAuth(AuthenticationBackend):
         form = await request.form()
         email = canonical_email(str(form.get("username") or ""))
         password = str(form.get("password") or "")
-        app = self.services()
-        throttle = app.throttle
-        # As `POST /auth/token` does it: spent before the password is checked, the same
-        # hashing off the connection, the same time for an unknown email.
-        attempt = throttle.login(email=email, address=address_of(request))
         try:
-            await throttle.spend(attempt)
-            try:
-                user = await authenticate(
-                    app.executor, app.passwords, email=email, password=password
-                )
-            except Exception:
-                await throttle.give_back(attempt)
-                raise
-            if user is None:
-                return False
-            await throttle.succeeded(attempt)
-            if not await app.executor.read(is_admin, user.user_id):
-                return False
-            async with transaction(app) as session:
-                opened = await sessions.open_session(
-                    session,
-                    user_id=user.user_id,
-                    hashed_password=user.hashed_password,
-                    user_agent=request.headers.get("user-agent"),
-                    ip=address_of(request),
-                    lifetimes=self._lifetimes,
-                )
+            opened = await log_in(
+                self.services(),
+                email=email,
+                password=password,
+                address=address_of(request),
+                user_agent=request.headers.get("user-agent"),
+                admins_only=True,
+            )
         except BazaarError as exc:
             # Too many attempts, too busy hashing, a password changed meanwhile: said on the
             # page, with its status.
             return await self._refused(request, exc)
+        if opened is None:
+            return False
         request.session.clear()
         request.session.update({"user": opened.user_id, "session": opened.session_id})
         return True

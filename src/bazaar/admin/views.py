@@ -37,7 +37,7 @@ from bazaar.mail import changes as mail
 from bazaar.mail.models import OutboxMail
 from bazaar.services import Services
 from bazaar.users import changes as users
-from bazaar.users.models import User
+from bazaar.users.models import USER_COLUMNS, User
 from bazaar.users.schemas import UserAdminUpdate, UserCreate
 
 Model = TypeVar("Model", bound=BaseModel)
@@ -136,15 +136,7 @@ class UserAdmin(BazaarView, model=User):
     name_plural = "Users"
     icon = "fa-solid fa-user"
     # Never the password hash: every list, page and form names its columns.
-    column_list: ClassVar[Any] = [
-        User.id,
-        User.name,
-        User.email,
-        User.is_active,
-        User.is_admin,
-        User.is_verified,
-        User.created_at,
-    ]
+    column_list: ClassVar[Any] = list(USER_COLUMNS)
     column_details_list: ClassVar[Any] = column_list
     column_searchable_list: ClassVar[Any] = [User.email, User.name]
     column_sortable_list: ClassVar[Any] = [User.id, User.name, User.email, User.created_at]
@@ -295,12 +287,11 @@ class SessionAdmin(BazaarView, model=LoginSession):
         form = await request.form()
         chosen = [pk for pk in str(form.get("pks") or "").split(",") if pk]
         async with transaction(self.services()) as session:
-            for session_id in chosen:
-                owner = await session.scalar(
-                    select(LoginSession.user_id).where(LoginSession.id == session_id)
-                )
-                if owner is None:
-                    continue  # pruned meanwhile
+            # One read for all (those pruned meanwhile are simply not found).
+            owners = await session.execute(
+                select(LoginSession.id, LoginSession.user_id).where(LoginSession.id.in_(chosen))
+            )
+            for session_id, owner in owners.all():
                 with contextlib.suppress(NotFound):  # ended meanwhile
                     await sessions.end_session(session, user_id=owner, session_id=session_id)
         return RedirectResponse(

@@ -60,7 +60,7 @@ _PRUNE_SESSIONS = delete(LoginSession).where(
     or_(LoginSession.revoked_at.is_not(None), LoginSession.expires_at <= bindparam("now"))
 )
 _PRUNE_REFRESH_TOKENS = delete(RefreshToken).where(RefreshToken.expires_at <= bindparam("now"))
-_CREDENTIALS_BY_EMAIL = select(User.id, User.hashed_password, User.is_active).where(
+_CREDENTIALS_BY_EMAIL = select(User.id, User.hashed_password, User.is_active, User.is_admin).where(
     User.email == bindparam("email")
 )
 # Only over the hash that was verified: a password changed meanwhile is not overwritten.
@@ -79,12 +79,19 @@ def signed_in_user(connection: Runs, bearer: Bearer) -> AnyRow:
     its session ends (logout, revocation, a password change, a deactivation) or its
     user is deleted, whichever worker or host serves the next request.
     """
-    claims = bearer.claims
-    parameters = {"user_id": claims.user_id, "session_id": claims.session_id, "now": _now()}
-    row = connection.execute(_SIGNED_IN, parameters).first()
-    if row is None or not row.is_active:
+    row = session_user(connection, bearer.claims.user_id, bearer.claims.session_id)
+    if row is None:
         raise Unauthorized("Invalid or expired token")
     return row
+
+
+def session_user(connection: Runs, user_id: int, session_id: str) -> AnyRow | None:
+    """The user `user_id` (with their password hash) while they are active and their
+    session `session_id` is open; None otherwise. A token's check, and the admin UI
+    cookie's."""
+    parameters = {"user_id": user_id, "session_id": session_id, "now": _now()}
+    row = connection.execute(_SIGNED_IN, parameters).first()
+    return row if row is not None and row.is_active else None
 
 
 def open_sessions(connection: Runs, bearer: Bearer) -> tuple[AnyRow, list[AnyRow]]:
@@ -109,7 +116,7 @@ def _now() -> datetime:
 
 
 def read_credentials(connection: Runs, email: str) -> AnyRow | None:
-    """(id, hashed_password, is_active) of the user with this email, or None."""
+    """(id, hashed_password, is_active, is_admin) of the user with this email, or None."""
     if "\x00" in email:
         # No stored email has one, and PostgreSQL refuses NUL in a query's text.
         return None

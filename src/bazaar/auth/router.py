@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Form, Path, Request, Response, status
@@ -10,26 +10,18 @@ from fastapi.exceptions import RequestValidationError
 
 from bazaar.addresses import address_of
 from bazaar.auth import changes, queries
-from bazaar.auth.changes import Issued, Lifetimes
+from bazaar.auth.changes import Issued
 from bazaar.auth.dependencies import CheckedToken, session_caller
-from bazaar.auth.login import authenticate
+from bazaar.auth.login import lifetimes, log_in
 from bazaar.auth.schemas import SessionOut, Token, TokenRequest
 from bazaar.db.unit_of_work import unit_of_work
 from bazaar.errors import BODY_ERRORS, UNAUTHENTICATED, Responses, Unauthorized
 from bazaar.fields import canonical_email
-from bazaar.services import Services, services
+from bazaar.services import services
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 _NO_SESSION: Responses = {404: {"description": "Session not found (or not yours)"}}
-
-
-def lifetimes(app: Services) -> Lifetimes:
-    settings = app.settings
-    return Lifetimes(
-        refresh=timedelta(days=settings.refresh_token_days),
-        session=timedelta(days=settings.session_days),
-    )
 
 
 @router.post(
@@ -84,38 +76,23 @@ def _require(**fields: str | None) -> None:
 
 
 async def _log_in(request: Request, username: str, password: str) -> Issued:
-    app = services(request)
-    throttle = app.throttle
-    email = canonical_email(username)
-    address = address_of(request)
-    attempt = throttle.login(email=email, address=address)
-    # Spent before the password is checked, so that concurrent guesses cannot overshoot.
-    await throttle.spend(attempt)
-    try:
-        user = await authenticate(app.executor, app.passwords, email=email, password=password)
-        if user is not None:
-            async with unit_of_work(request) as session:
-                opened = await changes.open_session(
-                    session,
-                    user_id=user.user_id,
-                    hashed_password=user.hashed_password,
-                    user_agent=request.headers.get("user-agent"),
-                    ip=address,
-                    lifetimes=lifetimes(app),
-                )
-    except Exception:
-        # Not a failed login: the database or the hashing was unavailable.
-        await throttle.give_back(attempt)
-        raise
-    if user is None:
+    opened = await log_in(
+        services(request),
+        email=canonical_email(username),
+        password=password,
+        address=address_of(request),
+        user_agent=request.headers.get("user-agent"),
+    )
+    if opened is None:
         raise Unauthorized("Incorrect email or password")
-    await throttle.succeeded(attempt)
     return opened
 
 
 async def _refresh(request: Request, token: str) -> Issued:
     async with unit_of_work(request) as session:
-        issued = await changes.refresh(session, token=token, lifetimes=lifetimes(services(request)))
+        issued = await changes.refresh(
+            session, token=token, lifetimes=lifetimes(services(request).settings)
+        )
     # Refused after the commit: a reused token's session ends even though the request fails.
     if issued is None:
         raise Unauthorized("Invalid or expired refresh token")
