@@ -94,8 +94,10 @@ class SMTPTransport:
             timeout=self._timeout,
             tls_context=ssl.create_default_context(),
         )
-        await smtp.connect()
         try:
+            # Inside the `try`: a STARTTLS refused during connect (a certificate nobody
+            # vouches for) leaves an open socket that only `close` ends.
+            await smtp.connect()
             if self._username is not None:
                 if self._tls or smtp.get_transport_info("sslcontext") is not None:
                     await smtp.login(self._username, self._password)
