@@ -40,11 +40,21 @@ run: $(RUNTIME) ## migrate, then serve on http://127.0.0.1:8000 (make run PORT=8
 	@echo "make: starting Bazaar on http://$(HOST):$(PORT) (the API's docs at /docs; Ctrl-C stops)"
 	$(BIN)/bazaar serve --host $(HOST) --port $(PORT)
 
-test: $(DEV) ## the whole test suite, with coverage (make test PYTEST_ARGS="-x tests/items")
-	$(BIN)/pytest --cov --cov-report=term $(PYTEST_ARGS)
+# Tests run in a process per core (pytest-xdist): a module's tests, or a folder's that share
+# servers (tests/faults, tests/cluster), stay in one of them. TEST_WORKERS=0 runs them in one.
+TEST_WORKERS ?= auto
+XDIST = -n $(TEST_WORKERS) --dist loadgroup
+
+# COVERAGE=1 (as CI runs it) measures coverage, of the `bazaar` subprocesses too, and
+# reports it: tracing every line takes about half as long again (4 min, 6 with it).
+COVERAGE ?=
+COVERAGE_ARGS = $(if $(filter 1,$(COVERAGE)),--cov --cov-report=term)
+
+test: $(DEV) ## the whole test suite (COVERAGE=1 measures coverage; PYTEST_ARGS="-x tests/items")
+	$(BIN)/pytest $(XDIST) $(COVERAGE_ARGS) $(PYTEST_ARGS)
 
 check: lint ## lint, then the fast tests (not those marked slow): the edit-test loop
-	$(BIN)/pytest -q -m "not slow" --no-cov $(PYTEST_ARGS)
+	$(BIN)/pytest $(XDIST) -q -m "not slow" --no-cov $(PYTEST_ARGS)
 
 # Only the cluster tests (also part of `make test`): HAProxy, three hosts, a PostgreSQL
 # primary and replica, Redis; a few minutes. Needs haproxy (.ci/install-haproxy.sh).
@@ -72,10 +82,10 @@ clean: ## remove the virtual environment and the tools' caches
 bench: $(DEV) ## Bazaar beside its floor on PostgreSQL (make bench BENCH_ARGS="--rounds 5 --duration 15")
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
-# Schemathesis on every operation and link, with many more examples than `make test`, on
-# SQLite and, given BAZAAR_TEST_POSTGRES_URL, PostgreSQL.
+# Schemathesis on every operation and link, with many more examples than `make test` and its
+# coverage phase (boundary values), on SQLite and, given BAZAAR_TEST_POSTGRES_URL, PostgreSQL.
 FUZZ_EXAMPLES ?= 300
 FUZZ_SEED ?= 20261126
 fuzz: $(DEV) ## Schemathesis with many examples (make fuzz FUZZ_EXAMPLES=2000 FUZZ_SEED=7)
-	BAZAAR_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) BAZAAR_FUZZ_SEED=$(FUZZ_SEED) \
+	BAZAAR_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) BAZAAR_FUZZ_SEED=$(FUZZ_SEED) BAZAAR_FUZZ_COVERAGE_PHASE=1 \
 		$(BIN)/pytest tests/robustness/test_fuzz.py -s $(PYTEST_ARGS)

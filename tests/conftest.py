@@ -7,7 +7,8 @@ import os
 import shutil
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Generator, Iterator
+from collections.abc import AsyncIterator, Callable, Generator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from bazaar.app import create_app
 from bazaar.config import Settings
 from bazaar.security import Passwords
 from tests.factories import Api
-from tests.server import STARTED
+from tests.server import COVERAGE_VARIABLES, STARTED
 
 _SERVERS_BEFORE = pytest.StashKey[int]()
 
@@ -35,15 +36,85 @@ BACKENDS = ["sqlite", "postgres"]
 _SLOW_FIXTURES = {"server", "browser"}
 
 
+# Folders whose tests share a session's worth of servers (a private PostgreSQL cluster; the
+# cluster of hosts on fixed loopback addresses): each runs whole in one `pytest -n` worker.
+_SHARED_FOLDERS = ("faults", "cluster")
+
+
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark slow what `make check` leaves out: fault and cluster tests, tests of a live server."""
+    """Mark slow what `make check` leaves out, and arrange the tests for `pytest -n N`.
+
+    Slow: fault and cluster tests, tests of a live server or a browser (marked before
+    `-m "not slow"` deselects by the mark). Under `--dist loadgroup` (`make test`, `make
+    check`), a slow test's module runs whole in one worker, where the server or browser its
+    tests share starts once, and so does each shared folder, where its servers start once;
+    those groups go first, so that no long one starts last. Every other test goes to
+    whichever worker is free.
+    """
+    groups: dict[pytest.Item, str] = {}
     for item in items:
         uses = set(getattr(item, "fixturenames", ()))
-        if uses & _SLOW_FIXTURES or {"faults", "cluster"} & set(item.path.parts):
+        folder = _shared_folder(item)
+        if uses & _SLOW_FIXTURES or folder:
             item.add_marker(pytest.mark.slow)
+        groups[item] = folder or str(item.path.relative_to(item.config.rootpath))
+    grouped = {groups[item] for item in items if item.get_closest_marker("slow")}
+    for item in items:
+        if groups[item] in grouped:
+            item.add_marker(pytest.mark.xdist_group(groups[item]))
+    items.sort(key=lambda item: groups[item] not in grouped)
+
+
+def _shared_folder(item: pytest.Item) -> str | None:
+    return next((part for part in item.path.parts if part in _SHARED_FOLDERS), None)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The figures tests measured, then one line for each reason tests were skipped."""
+    _summarize_figures(terminalreporter)
+    _summarize_skips(terminalreporter)
+
+
+# A figure a test measured: printed after the run, so that every run reports them.
+Figure = Callable[[str, object], None]
+_FIGURE = "figure"
+
+
+@pytest.fixture
+def figure(request: pytest.FixtureRequest) -> Figure:
+    """Record one measured figure of this test, for the summary at the end of the run.
+
+    Kept in the test's report (its user properties), which `pytest -n` workers send back.
+    """
+
+    def record(name: str, value: object) -> None:
+        shown = f"{value:.3f}" if isinstance(value, float) else str(value)
+        request.node.user_properties.append((_FIGURE, f"{name} = {shown}"))
+
+    return record
+
+
+def _summarize_figures(terminalreporter: pytest.TerminalReporter) -> None:
+    """Under a heading for each folder ("cluster figures"), in the order they were taken."""
+    sections: dict[str, list[str]] = {}
+    for reports in terminalreporter.stats.values():
+        for report in reports:
+            # Each phase's report carries the properties so far; teardown's has them all.
+            if getattr(report, "when", None) != "teardown":
+                continue
+            test = report.nodeid.rpartition("::")[2]
+            folder = Path(report.nodeid.partition("::")[0]).parent.name
+            for key, value in report.user_properties:
+                if key == _FIGURE:
+                    sections.setdefault(f"{folder} figures", []).append(f"{test}: {value}")
+    for heading, lines in sections.items():
+        terminalreporter.section(heading)
+        for line in lines:
+            terminalreporter.write_line(line)
+
+
+def _summarize_skips(terminalreporter: pytest.TerminalReporter) -> None:
     """One line for each reason tests were skipped, however many tests it skipped."""
     reasons: Counter[str] = Counter()
     for report in terminalreporter.stats.get("skipped", []):
@@ -77,6 +148,21 @@ def pytest_runtest_makereport(
                 lines = server.logs().splitlines()[-200:]
                 report.sections.append((f"bazaar serve at {server.url}", "\n".join(lines)))
     return report
+
+
+@contextmanager
+def unmeasured_subprocesses() -> Iterator[None]:
+    """Processes started in this block run without coverage, even under `make test --cov`.
+
+    For the fault and cluster tests: their servers serve thousands of requests, which
+    coverage's tracing would slow about twice over (the suite's longest tests, and the
+    timings they report); the code those requests run is measured by the other tests.
+    """
+    saved = {key: os.environ.pop(key) for key in list(os.environ) if key in COVERAGE_VARIABLES}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
 
 
 @pytest.fixture

@@ -22,6 +22,8 @@ SECRET_KEY = "live-server-secret-key-that-is-long-enough-0123456789"
 CLIENT_KEEPALIVE_SECONDS = 1.0
 # Every server started so far, in order: a failed test's report shows their logs (conftest).
 STARTED: list[LiveServer] = []
+# How coverage's start-up hook in a subprocess knows to measure it (`patch = ["subprocess"]`).
+COVERAGE_VARIABLES = ("COVERAGE_PROCESS_CONFIG", "COVERAGE_PROCESS_START")
 # Variables of the developer's own shell that would change what the server does.
 _INHERITED_OUT = ("BAZAAR_", "PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir")
 
@@ -91,13 +93,18 @@ def live_server(
     workers: int = 1,
     args: Sequence[str] = (),
     startup_timeout: float = 60,
+    measured: bool = True,
 ) -> Iterator[LiveServer]:
     """Run `bazaar serve` (migrating first) until the block ends; `env` overrides settings.
 
     Returns once `/health` answers and, with several workers, every one of them serves.
+    `measured=False`: without coverage under `make test`, for a server put under load
+    (coverage's tracing slows it about twice over; what it runs is measured elsewhere).
     """
     port = free_port()
     full_env = server_env(directory, env)
+    if not measured:
+        full_env = {k: v for k, v in full_env.items() if k not in COVERAGE_VARIABLES}
     log_path = directory / f"bazaar-serve-{port}.log"
     command = [sys.executable, "-m", "bazaar", "serve", "--host", "127.0.0.1", "--port", str(port)]
     command += ["--workers", str(workers), *args]

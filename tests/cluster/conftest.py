@@ -7,7 +7,7 @@ import asyncio
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,33 +24,11 @@ from tests.cluster.harness import (
     host_env,
     wait_for,
 )
+from tests.conftest import unmeasured_subprocesses
 from tests.faults.cluster import Cluster, find_bindir
 
-# (test, figure, value): printed after the run, so that every run reports what it measured.
-FIGURES: list[tuple[str, str, str]] = []
-
-Figure = Callable[[str, object], None]
 # Client addresses of the tests: distinct, in 127.0.0.0/8, never a host's or the proxy's.
 CLIENT_ADDRESS = "127.0.0.10"
-
-
-@pytest.fixture
-def figure(request: pytest.FixtureRequest) -> Figure:
-    """Record one measured figure of this test, for the summary at the end of the run."""
-
-    def record(name: str, value: object) -> None:
-        shown = f"{value:.3f}" if isinstance(value, float) else str(value)
-        FIGURES.append((request.node.name, name, shown))
-
-    return record
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not FIGURES:
-        return
-    terminalreporter.section("cluster figures")
-    for test, name, value in FIGURES:
-        terminalreporter.write_line(f"{test}: {name} = {value}")
 
 
 @dataclass
@@ -106,6 +84,13 @@ class Stack:
         for host in self.hosts:
             host.wait_serving()
         wait_for("every host UP in HAProxy", self.all_up, within=30)
+
+
+@pytest.fixture(scope="package", autouse=True)
+def _servers_unmeasured() -> Iterator[None]:
+    """This folder's servers run without coverage (see `unmeasured_subprocesses`)."""
+    with unmeasured_subprocesses():
+        yield
 
 
 def _unavailable(reason: str) -> None:

@@ -8,7 +8,8 @@ from collections.abc import Awaitable, Callable
 import httpx
 import pytest
 
-from tests.cluster.conftest import Figure, Stack
+from tests.cluster.conftest import Stack
+from tests.conftest import Figure
 from tests.factories import account
 
 pytestmark = pytest.mark.slow

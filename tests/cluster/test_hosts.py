@@ -8,8 +8,9 @@ import time
 
 import pytest
 
-from tests.cluster.conftest import Figure, Stack
+from tests.cluster.conftest import Stack
 from tests.cluster.harness import CHECK_MS, FALL, wait_for
+from tests.conftest import Figure
 from tests.factories import account
 from tests.faults.load import Load, tracebacks
 

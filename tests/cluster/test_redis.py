@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.cluster.conftest import Figure, Stack
+from tests.cluster.conftest import Stack
 from tests.cluster.harness import HOST_ADDRESSES, WORKERS
+from tests.conftest import Figure
 from tests.factories import account
 
 pytestmark = pytest.mark.slow

@@ -8,7 +8,8 @@ import pytest
 from alembic.script import ScriptDirectory
 
 from bazaar.migrations import alembic_config
-from tests.cluster.conftest import Figure, Stack
+from tests.cluster.conftest import Stack
+from tests.conftest import Figure
 
 pytestmark = pytest.mark.slow
 

@@ -1,39 +1,23 @@
-"""Fixtures for the fault tests: a private PostgreSQL cluster, and the figures they measure."""
+"""Fixtures for the fault tests: a private PostgreSQL cluster."""
 
 from __future__ import annotations
 
 import os
 import pwd
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
+from tests.conftest import unmeasured_subprocesses
 from tests.faults.cluster import CLUSTER_USER, Cluster, find_bindir
 
-# (test, figure, value): printed after the run, so that every run reports what it measured.
-FIGURES: list[tuple[str, str, str]] = []
 
-Figure = Callable[[str, object], None]
-
-
-@pytest.fixture
-def figure(request: pytest.FixtureRequest) -> Figure:
-    """Record one measured figure of this test, for the summary at the end of the run."""
-
-    def record(name: str, value: object) -> None:
-        shown = f"{value:.3f}" if isinstance(value, float) else str(value)
-        FIGURES.append((request.node.name, name, shown))
-
-    return record
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not FIGURES:
-        return
-    terminalreporter.section("fault figures")
-    for test, name, value in FIGURES:
-        terminalreporter.write_line(f"{test}: {name} = {value}")
+@pytest.fixture(scope="package", autouse=True)
+def _servers_unmeasured() -> Iterator[None]:
+    """This folder's servers run without coverage (see `unmeasured_subprocesses`)."""
+    with unmeasured_subprocesses():
+        yield
 
 
 def _unavailable(reason: str) -> None:

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import Figure
 from tests.factories import account
 from tests.faults.cluster import Cluster
-from tests.faults.conftest import Figure
 from tests.faults.load import Load, tracebacks
 from tests.server import live_server
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import Figure
 from tests.factories import account
 from tests.faults.cluster import Cluster, ShutdownMode
-from tests.faults.conftest import Figure
 from tests.faults.load import (
     DATABASE_KINDS,
     Load,

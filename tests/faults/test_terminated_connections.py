@@ -6,9 +6,9 @@ import asyncio
 import time
 from pathlib import Path
 
+from tests.conftest import Figure
 from tests.factories import account
 from tests.faults.cluster import Cluster
-from tests.faults.conftest import Figure
 from tests.faults.load import Load, checked_out, logged_statuses, tracebacks
 from tests.server import live_server
 

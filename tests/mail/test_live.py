@@ -73,7 +73,7 @@ async def test_two_workers_and_a_burst_of_resets_send_each_mail_once(
     }
     inbox = Inbox(free_port())
     env["BAZAAR_SMTP_URL"] = inbox.url
-    with smtp_server(inbox), live_server(tmp_path, env=env, workers=2) as server:
+    with smtp_server(inbox), live_server(tmp_path, env=env, workers=2, measured=False) as server:
         async with server.client() as client:
             emails = [f"burst-{n}@example.com" for n in range(USERS)]
             for email in emails:

@@ -101,7 +101,9 @@ async def test_ready_gives_up_on_a_database_that_does_not_answer(
             elapsed = time.monotonic() - started
     assert [r.status_code for r in responses] == [503] * 5
     assert {r.json()["detail"] for r in responses} == {"The database did not answer within 0.3 s"}
-    assert elapsed < 2
+    # Given up on, not left to the driver's own connect timeout (60 s); the margin over
+    # 0.3 s is wide, so that a busy machine cannot fail it.
+    assert elapsed < 10
     # Probes that arrive while a check is running wait for that one, not a check each.
     assert len(accepted) == 1
 

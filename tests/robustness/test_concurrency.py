@@ -62,7 +62,7 @@ def server(
         url: str = request.getfixturevalue("postgres_url")
         asyncio.run(_empty_tables(url))
         env["BAZAAR_DATABASE_URL"] = url
-    with live_server(tmp_path, env=env, workers=2) as running:
+    with live_server(tmp_path, env=env, workers=2, measured=False) as running:
         yield running
 
 

@@ -5,7 +5,8 @@ acceptance of valid and rejection of invalid data, ignored auth, undeclared meth
 stateful phase use-after-free and resource availability). Cases carry an admin's bearer token,
 so that authorised paths are reached; the ignored-auth check sends each authorised case again
 without it and with a made-up one. `make test` runs a small sample with a fixed seed;
-`make fuzz` a larger one (BAZAAR_FUZZ_EXAMPLES, BAZAAR_FUZZ_SEED).
+`make fuzz` a larger one (BAZAAR_FUZZ_EXAMPLES, BAZAAR_FUZZ_SEED), with Schemathesis' coverage
+phase (BAZAAR_FUZZ_COVERAGE_PHASE=1).
 """
 
 from __future__ import annotations
@@ -37,11 +38,15 @@ from bazaar.app import create_app
 from bazaar.config import Settings
 from bazaar.db.engine import create_engine
 from bazaar.users.admin import create_admin
-from tests.conftest import BACKENDS, SECRET
+from tests.conftest import BACKENDS, FAST_PASSWORDS, SECRET
 
 Case = schemathesis.Case[Any]
 
 MAX_EXAMPLES = int(os.environ.get("BAZAAR_FUZZ_EXAMPLES", "8"))
+# The coverage phase (every boundary and type each schema admits or refuses, made while pytest
+# collects) runs in `make fuzz`: made at collection, it cost each `pytest -n` worker of
+# `make test` about 25 s. The odd-input suite (test_edge_inputs.py) covers that ground there.
+COVERAGE_PHASE = os.environ.get("BAZAAR_FUZZ_COVERAGE_PHASE") == "1"
 SEED = int(os.environ.get("BAZAAR_FUZZ_SEED", "20261126"))
 STATEFUL_STEPS = 12
 ADMIN_PASSWORD = "fuzzing-admin-password"
@@ -59,7 +64,10 @@ CONFIG = schemathesis.Config.from_dict(
             "positive_data_acceptance": {"expected-statuses": ACCEPTED},
             "negative_data_rejection": {"expected-statuses": [*REJECTED, "5xx"]},
         },
-        "phases": {"stateful": {"max-steps": STATEFUL_STEPS}},
+        "phases": {
+            "stateful": {"max-steps": STATEFUL_STEPS},
+            "coverage": {"enabled": COVERAGE_PHASE},
+        },
     }
 )
 # The document the app serves (it needs no database); each test sends its cases to the
@@ -230,7 +238,8 @@ def target(
         login_attempts_per_address=10**9,
     )
     asyncio.run(_empty_tables(settings))
-    target = Target(backend, create_app(settings), settings)
+    # Hashing at the suite's low cost: what is fuzzed is the contract, not Argon2's price.
+    target = Target(backend, create_app(settings, passwords=FAST_PASSWORDS), settings)
     identities.reset()
     try:
         yield target

@@ -63,7 +63,7 @@ BURST = textwrap.dedent(
 @pytest.fixture
 def server(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     env = {"BAZAAR_DATABASE_URL": postgres_url}
-    with live_server(tmp_path_factory.mktemp("burst"), env=env) as running:
+    with live_server(tmp_path_factory.mktemp("burst"), env=env, measured=False) as running:
         yield running
 
 
