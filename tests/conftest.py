@@ -8,7 +8,6 @@ import shutil
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Generator, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +23,7 @@ from bazaar.app import create_app
 from bazaar.config import Settings
 from bazaar.security import Passwords
 from tests.factories import Api
-from tests.server import COVERAGE_VARIABLES, STARTED
+from tests.server import STARTED
 
 _SERVERS_BEFORE = pytest.StashKey[int]()
 
@@ -148,21 +147,6 @@ def pytest_runtest_makereport(
                 lines = server.logs().splitlines()[-200:]
                 report.sections.append((f"bazaar serve at {server.url}", "\n".join(lines)))
     return report
-
-
-@contextmanager
-def unmeasured_subprocesses() -> Iterator[None]:
-    """Processes started in this block run without coverage, even under `make test --cov`.
-
-    For the fault and cluster tests: their servers serve thousands of requests, which
-    coverage's tracing would slow about twice over (the suite's longest tests, and the
-    timings they report); the code those requests run is measured by the other tests.
-    """
-    saved = {key: os.environ.pop(key) for key in list(os.environ) if key in COVERAGE_VARIABLES}
-    try:
-        yield
-    finally:
-        os.environ.update(saved)
 
 
 @pytest.fixture

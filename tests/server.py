@@ -74,9 +74,17 @@ def free_port() -> int:
         return port
 
 
-def server_env(directory: Path, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
-    """This process's environment without Bazaar's settings, then a SQLite file in `directory`."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith(_INHERITED_OUT)}
+def server_env(
+    directory: Path, overrides: Mapping[str, str] | None = None, *, measured: bool = True
+) -> dict[str, str]:
+    """This process's environment without Bazaar's settings, then a SQLite file in `directory`.
+
+    `measured=False`: without coverage's variables, so that a server put under load runs
+    untraced under `make test COVERAGE=1` (tracing slows it about twice over; the code it
+    runs is measured by the other tests).
+    """
+    left_out = _INHERITED_OUT if measured else (*_INHERITED_OUT, *COVERAGE_VARIABLES)
+    env = {key: value for key, value in os.environ.items() if not key.startswith(left_out)}
     env["BAZAAR_DATABASE_URL"] = f"sqlite+aiosqlite:///{directory / 'bazaar.db'}"
     env["BAZAAR_SECRET_KEY"] = SECRET_KEY
     # The tests sign many users up from one address; tests of that throttle set their own.
@@ -98,13 +106,10 @@ def live_server(
     """Run `bazaar serve` (migrating first) until the block ends; `env` overrides settings.
 
     Returns once `/health` answers and, with several workers, every one of them serves.
-    `measured=False`: without coverage under `make test`, for a server put under load
-    (coverage's tracing slows it about twice over; what it runs is measured elsewhere).
+    `measured`: as for `server_env`.
     """
     port = free_port()
-    full_env = server_env(directory, env)
-    if not measured:
-        full_env = {k: v for k, v in full_env.items() if k not in COVERAGE_VARIABLES}
+    full_env = server_env(directory, env, measured=measured)
     log_path = directory / f"bazaar-serve-{port}.log"
     command = [sys.executable, "-m", "bazaar", "serve", "--host", "127.0.0.1", "--port", str(port)]
     command += ["--workers", str(workers), *args]

@@ -24,7 +24,6 @@ from tests.cluster.harness import (
     host_env,
     wait_for,
 )
-from tests.conftest import unmeasured_subprocesses
 from tests.faults.cluster import Cluster, find_bindir
 
 # Client addresses of the tests: distinct, in 127.0.0.0/8, never a host's or the proxy's.
@@ -84,13 +83,6 @@ class Stack:
         for host in self.hosts:
             host.wait_serving()
         wait_for("every host UP in HAProxy", self.all_up, within=30)
-
-
-@pytest.fixture(scope="package", autouse=True)
-def _servers_unmeasured() -> Iterator[None]:
-    """This folder's servers run without coverage (see `unmeasured_subprocesses`)."""
-    with unmeasured_subprocesses():
-        yield
 
 
 def _unavailable(reason: str) -> None:

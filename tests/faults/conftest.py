@@ -9,15 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import unmeasured_subprocesses
 from tests.faults.cluster import CLUSTER_USER, Cluster, find_bindir
-
-
-@pytest.fixture(scope="package", autouse=True)
-def _servers_unmeasured() -> Iterator[None]:
-    """This folder's servers run without coverage (see `unmeasured_subprocesses`)."""
-    with unmeasured_subprocesses():
-        yield
 
 
 def _unavailable(reason: str) -> None:

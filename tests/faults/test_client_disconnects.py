@@ -91,7 +91,7 @@ async def test_clients_hanging_up_mid_request_leak_nothing(
         database = request.getfixturevalue("pg_database")
         env["BAZAAR_DATABASE_URL"] = cluster.url(database)
     rng = random.Random(20261126)
-    with live_server(tmp_path, env=env) as server:
+    with live_server(tmp_path, env=env, measured=False) as server:
         port = urlsplit(server.url).port
         assert port is not None
         async with server.client(timeout=30) as client:

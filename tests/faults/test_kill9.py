@@ -59,7 +59,7 @@ async def test_kill_9_under_load_loses_no_acknowledged_write(
         database = request.getfixturevalue("pg_database")
         env["BAZAAR_DATABASE_URL"] = cluster.url(database)
 
-    with live_server(tmp_path, env=env) as server:
+    with live_server(tmp_path, env=env, measured=False) as server:
         async with server.client(timeout=10) as client:
             owners = [await account(client), await account(client)]
             load = Load(client, owners)
@@ -71,7 +71,7 @@ async def test_kill_9_under_load_loses_no_acknowledged_write(
                 await asyncio.sleep(0.2)
         assert server.process.returncode == -signal.SIGKILL
 
-    with live_server(tmp_path, env=env) as again:
+    with live_server(tmp_path, env=env, measured=False) as again:
         async with again.client(timeout=10) as client:
             ready = await client.get("/ready")
             # A write after the restart works, for an owner made before the kill.

@@ -28,7 +28,7 @@ async def test_postgres_restart_under_load(
     mode: ShutdownMode, cluster: Cluster, pg_database: str, tmp_path: Path, figure: Figure
 ) -> None:
     env = {"BAZAAR_DATABASE_URL": cluster.url(pg_database)}
-    with live_server(tmp_path, env=env) as server:
+    with live_server(tmp_path, env=env, measured=False) as server:
         async with server.client() as client:
             owners = [await account(client), await account(client)]
             load = Load(client, owners)

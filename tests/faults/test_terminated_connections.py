@@ -18,7 +18,7 @@ async def test_pool_recovers_from_terminated_connections(
 ) -> None:
     env = {"BAZAAR_DATABASE_URL": cluster.url(pg_database)}
     writers, readers = 3, 2
-    with live_server(tmp_path, env=env) as server:
+    with live_server(tmp_path, env=env, measured=False) as server:
         async with server.client() as client:
             owners = [await account(client), await account(client)]
             load = Load(client, owners)
