@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import importlib.metadata
 import logging
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -96,14 +95,11 @@ async def test_ready_gives_up_on_a_database_that_does_not_answer(
         app.state.services.readiness.timeout = 0.3
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            started = time.monotonic()
             responses = await asyncio.gather(*(client.get("/ready") for _ in range(5)))
-            elapsed = time.monotonic() - started
     assert [r.status_code for r in responses] == [503] * 5
+    # The probe's own timeout gave up (the driver's, 60 s later, would have answered "The
+    # database is unavailable (TimeoutError)"): no clock needed to tell them apart.
     assert {r.json()["detail"] for r in responses} == {"The database did not answer within 0.3 s"}
-    # Given up on, not left to the driver's own connect timeout (60 s); the margin over
-    # 0.3 s is wide, so that a busy machine cannot fail it.
-    assert elapsed < 10
     # Probes that arrive while a check is running wait for that one, not a check each.
     assert len(accepted) == 1
 
