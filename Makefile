@@ -40,8 +40,9 @@ run: $(RUNTIME) ## migrate, then serve on http://127.0.0.1:8000 (make run PORT=8
 	@echo "make: starting Bazaar on http://$(HOST):$(PORT) (the API's docs at /docs; Ctrl-C stops)"
 	$(BIN)/bazaar serve --host $(HOST) --port $(PORT)
 
-# Tests run in a process per core (pytest-xdist): a module's tests, or a folder's that share
-# servers (tests/faults, tests/cluster), stay in one of them. TEST_WORKERS=0 runs them in one.
+# Tests run in a process per core (pytest-xdist): a module with slow tests, and each folder
+# whose tests share servers (tests/faults, tests/cluster), stays in one (tests/conftest.py).
+# TEST_WORKERS=0 runs them all in one.
 TEST_WORKERS ?= auto
 XDIST = -n $(TEST_WORKERS) --dist loadgroup
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from contextvars import ContextVar
 
@@ -45,18 +46,20 @@ class _QuietWhileChecking(logging.Filter):
         return not _checking.get()
 
 
-_QUIET = _QuietWhileChecking()
+logging.getLogger("alembic.runtime.migration").addFilter(_QuietWhileChecking())
+
+
+@functools.cache
+def _newest() -> frozenset[str]:
+    """The head revisions this package ships: read from its scripts once, not per probe."""
+    return frozenset(ScriptDirectory.from_config(alembic_config()).get_heads())
 
 
 def pending(connection: Connection) -> bool:
     """Whether the database's schema is behind the newest migration."""
-    heads = set(ScriptDirectory.from_config(alembic_config()).get_heads())
-    alembic_logger = logging.getLogger("alembic.runtime.migration")
-    if _QUIET not in alembic_logger.filters:
-        alembic_logger.addFilter(_QUIET)
     token = _checking.set(True)
     try:
-        current = set(MigrationContext.configure(connection).get_current_heads())
+        current = frozenset(MigrationContext.configure(connection).get_current_heads())
     finally:
         _checking.reset(token)
-    return current != heads
+    return current != _newest()
